@@ -1,0 +1,211 @@
+"""What Sequencer2D and VanillaSequencer share: arch parsing, input checks and padding,
+out_indices / frozen_stages / norm_eval handling, and the timm-compatible weight init."""
+import math
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+
+ARCH_KEYS = ('layers', 'patch_sizes', 'embed_dims', 'hidden_sizes', 'mlp_ratios')
+
+
+def resolve_arch(arch: Union[str, Dict], arch_zoo: Dict[str, Dict]) -> Dict:
+    """Return the arch dict for a zoo name or check a user-given dict."""
+    if isinstance(arch, str):
+        key = arch.lower()
+        if key not in arch_zoo:
+            raise ValueError(f'Unknown arch {arch!r}; valid names are {sorted(arch_zoo)} '
+                             f'or a dict with keys {list(ARCH_KEYS)}')
+        return dict(arch_zoo[key])
+    if not isinstance(arch, dict):
+        raise TypeError(f'arch must be a str or a dict, got {type(arch).__name__}')
+    missing = [k for k in ARCH_KEYS if k not in arch]
+    if missing:
+        raise ValueError(f'Custom arch dict is missing keys {missing}; it needs {list(ARCH_KEYS)}')
+    lengths = {k: len(arch[k]) for k in ARCH_KEYS}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f'Custom arch lists must have one entry per stage; got lengths {lengths}')
+    return dict(arch)
+
+
+def normalize_out_indices(out_indices: Union[int, Sequence[int]], num_stages: int) -> Tuple[int, ...]:
+    if isinstance(out_indices, int):
+        out_indices = [out_indices]
+    if not isinstance(out_indices, Iterable):
+        raise TypeError(f'out_indices must be an int or a sequence of ints, got {out_indices!r}')
+    result = []
+    for index in out_indices:
+        if not isinstance(index, int):
+            raise TypeError(f'out_indices must hold ints, got {index!r}')
+        norm_index = index + num_stages if index < 0 else index
+        if not 0 <= norm_index < num_stages:
+            raise ValueError(f'out_indices entry {index} is out of range for {num_stages} stages '
+                             f'(valid: {-num_stages}..{num_stages - 1})')
+        result.append(norm_index)
+    return tuple(sorted(set(result)))
+
+
+def check_image_batch(x: torch.Tensor, in_channels: int, min_size: int) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f'Expected a torch.Tensor of shape (B, {in_channels}, H, W), got {type(x).__name__}')
+    if x.dim() != 4:
+        raise ValueError(f'Expected a 4-D input (B, {in_channels}, H, W), got shape {tuple(x.shape)}')
+    if not x.is_floating_point():
+        raise TypeError(f'Expected a floating-point input, got dtype {x.dtype}; '
+                        'convert images to float (the data preprocessor normally does this)')
+    if x.shape[1] != in_channels:
+        raise ValueError(f'Expected {in_channels} input channels, got {x.shape[1]} '
+                         f'(input shape {tuple(x.shape)})')
+    if x.shape[2] < min_size or x.shape[3] < min_size:
+        raise ValueError(f'Input {x.shape[2]}x{x.shape[3]} is smaller than one {min_size}x{min_size} '
+                         'stem patch')
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad an NCHW batch on the right/bottom so H and W are multiples of ``multiple``."""
+    pad_h = -x.shape[2] % multiple
+    pad_w = -x.shape[3] % multiple
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h))
+    return x
+
+
+def lecun_normal_(tensor: torch.Tensor) -> None:
+    """LeCun normal init (truncated normal, fan-in), as used for the stem and downsample convs."""
+    fan_in = tensor[0].numel()
+    # 0.8796... is the std of a unit normal truncated to [-2, 2].
+    std = math.sqrt(1.0 / fan_in) / .87962566103423978
+    nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+def init_sequencer_weights(module: nn.Module) -> None:
+    """The initialisation of the reference implementation (timm's Sequencer2d)."""
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Linear):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                if '.mlp.' in f'.{name}.':
+                    nn.init.normal_(m.bias, std=1e-6)
+                else:
+                    nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Conv2d):
+            lecun_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.RNNBase,)):
+            bound = 1.0 / math.sqrt(m.hidden_size)
+            for p in m.parameters():
+                nn.init.uniform_(p, -bound, bound)
+
+
+class Downsample(nn.Module):
+    """Patch merging between stages on channels-last maps: a k x k, stride-k convolution
+    (k = 1 is Table 4's "point-wise linear", run as a matmul without layout changes)."""
+
+    def __init__(self, in_dim: int, out_dim: int, patch_size: int):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_dim, out_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.patch_size == 1:
+            return F.linear(x, self.proj.weight.flatten(1), self.proj.bias)
+        x = self.proj(x.permute(0, 3, 1, 2))
+        return x.permute(0, 2, 3, 1)
+
+
+class SequencerBackboneBase(BaseModule):
+    """Stem -> stages of channels-last blocks -> per-output LayerNorm -> tuple of NCHW maps.
+
+    Subclasses build ``self.stem`` (an NCHW conv), ``self.stages`` (``nn.ModuleList`` of
+    modules with ``downsample`` and ``blocks``) and may override ``embed``.
+    """
+
+    num_stages: int
+    stages: nn.ModuleList
+
+    def __init__(self, in_channels: int, stem_patch: int, total_stride: int,
+                 out_indices, frozen_stages: int, norm_eval: bool, with_cp: bool, init_cfg):
+        super().__init__(init_cfg=init_cfg)
+        self.in_channels = in_channels
+        self.stem_patch = stem_patch
+        self.total_stride = total_stride
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self._out_indices_arg = out_indices
+
+    def _finish_init(self, embed_dims: List[int]) -> None:
+        """Create output norms and apply freezing once stages exist."""
+        self.num_stages = len(self.stages)
+        self.out_indices = normalize_out_indices(self._out_indices_arg, self.num_stages)
+        del self._out_indices_arg
+        if not isinstance(self.frozen_stages, int) or not -1 <= self.frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}] '
+                             f'(-1: none, 0: stem, k: stem and the first k stages), '
+                             f'got {self.frozen_stages!r}')
+        for i in self.out_indices:
+            self.add_module(f'norm{i}', nn.LayerNorm(embed_dims[i], eps=1e-6))
+        self._freeze_stages()
+
+    def init_weights(self) -> None:
+        if self.init_cfg is None:
+            init_sequencer_weights(self)
+            self._is_init = True
+        else:
+            super().init_weights()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """NCHW image -> channels-last tokens of the first stage."""
+        return self.stem(x).permute(0, 2, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        check_image_batch(x, self.in_channels, self.stem_patch)
+        x = self.embed(pad_to_multiple(x, self.total_stride))
+        outs = []
+        for i, stage in enumerate(self.stages):
+            x = stage.downsample(x)
+            for block in stage.blocks:
+                if self.with_cp and x.requires_grad:
+                    x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
+                else:
+                    x = block(x)
+            if i in self.out_indices:
+                # Channels-last memory viewed as NCHW: no copy, and convs accept it as is.
+                outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2))
+        return tuple(outs)
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        if self.frozen_stages < 0:
+            return []
+        modules = [self.stem] + list(getattr(self, 'frozen_stem_extras', []))
+        for i in range(self.frozen_stages):
+            modules.append(self.stages[i])
+            if i in self.out_indices:
+                modules.append(getattr(self, f'norm{i}'))
+        return modules
+
+    def _freeze_stages(self) -> None:
+        for module in self._frozen_modules():
+            if isinstance(module, nn.Parameter):
+                module.requires_grad = False
+                continue
+            module.eval()
+            for p in module.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            # LayerNorm has no running statistics; eval mode is kept for the convention's sake
+            # (and any BatchNorm a subclass might add).
+            for m in self.modules():
+                if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
+                    m.eval()
+        return self

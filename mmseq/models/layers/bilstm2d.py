@@ -1,0 +1,103 @@
+"""BiLSTM2D token mixer (paper Sec. 3.2, Algorithm 1): a vertical and a horizontal
+(bi)directional RNN over a channels-last (B, H, W, C) map, merged and fused by a linear layer.
+
+``BiLSTM2D`` is the reference built on ``nn.LSTM``/``nn.GRU``/``nn.RNN``; its state-dict keys
+(``rnn_v.*``, ``rnn_h.*``, ``fc.*``) are the ones of the public weights, and every faster
+implementation registered in ``TOKEN_MIXERS`` loads the same keys.
+"""
+from typing import Callable, Dict
+
+import torch
+import torch.nn as nn
+
+RNN_TYPES = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
+UNIONS = ('cat', 'add', 'vertical', 'horizontal')
+
+
+def check_mixer_args(dim: int, hidden_size: int, rnn_type: str, bidirectional: bool,
+                     union: str, with_fc: bool) -> int:
+    """Validate a BiLSTM2D configuration; return the width of the merged RNN output."""
+    if rnn_type not in RNN_TYPES:
+        raise ValueError(f'rnn_type must be one of {sorted(RNN_TYPES)}, got {rnn_type!r}')
+    if union not in UNIONS:
+        raise ValueError(f'union must be one of {list(UNIONS)}, got {union!r}')
+    if not (isinstance(hidden_size, int) and hidden_size > 0):
+        raise ValueError(f'hidden_size must be a positive int, got {hidden_size!r}')
+    per_direction = 2 * hidden_size if bidirectional else hidden_size
+    merged = 2 * per_direction if union == 'cat' else per_direction
+    if not with_fc and merged != dim:
+        raise ValueError(
+            f'with_fc=False needs the merged RNN output ({merged} channels for union={union!r}, '
+            f'bidirectional={bidirectional}, hidden_size={hidden_size}) to equal dim={dim}; '
+            'change hidden_size (hidden_ratio) or enable with_fc')
+    return merged
+
+
+class BiLSTM2D(nn.Module):
+    """Reference BiLSTM2D on ``torch.nn`` recurrent layers.
+
+    Args:
+        dim: input/output channels C.
+        hidden_size: hidden size D of each direction (the paper uses D = C / 4).
+        rnn_type: 'lstm' (paper), 'gru' or 'rnn' (tanh) -- Table 2e.
+        bidirectional: BiLSTM (paper) or forward-only LSTMs -- Table 2b.
+        union: 'cat' (paper), 'add' (Table 12a), or only one direction of scan:
+            'vertical'/'horizontal' (Table 2a).
+        with_fc: the channel-fusion linear layer (Table 2a, C3).
+    """
+
+    def __init__(self, dim: int, hidden_size: int, rnn_type: str = 'lstm',
+                 bidirectional: bool = True, union: str = 'cat', with_fc: bool = True):
+        super().__init__()
+        merged = check_mixer_args(dim, hidden_size, rnn_type, bidirectional, union, with_fc)
+        self.dim = dim
+        self.hidden_size = hidden_size
+        self.union = union
+        rnn_cls = RNN_TYPES[rnn_type]
+
+        def make_rnn():
+            return rnn_cls(dim, hidden_size, num_layers=1, bias=True, batch_first=True,
+                           bidirectional=bidirectional)
+
+        self.rnn_v = make_rnn() if union != 'horizontal' else None
+        self.rnn_h = make_rnn() if union != 'vertical' else None
+        self.fc = nn.Linear(merged, dim) if with_fc else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, C = x.shape
+        v = h = None
+        if self.rnn_v is not None:
+            # Columns are sequences of length H.
+            v = self.rnn_v(x.transpose(1, 2).reshape(B * W, H, C))[0]
+            v = v.reshape(B, W, H, -1).transpose(1, 2)
+        if self.rnn_h is not None:
+            # Rows are sequences of length W.
+            h = self.rnn_h(x.reshape(B * H, W, C))[0].reshape(B, H, W, -1)
+        if v is None:
+            out = h
+        elif h is None:
+            out = v
+        elif self.union == 'cat':
+            out = torch.cat([v, h], dim=-1)
+        else:
+            out = v + h
+        return self.fc(out) if self.fc is not None else out
+
+
+# name -> constructor with BiLSTM2D's signature; faster implementations register here.
+TOKEN_MIXERS: Dict[str, Callable[..., nn.Module]] = {'reference': BiLSTM2D}
+
+
+def build_token_mixer(impl: str, dim: int, hidden_size: int, **kwargs) -> nn.Module:
+    """Build the BiLSTM2D implementation named ``impl`` ('auto' picks the fastest available
+    one that supports the configuration)."""
+    if impl == 'auto':
+        impl = select_impl(kwargs.get('rnn_type', 'lstm'))
+    if impl not in TOKEN_MIXERS:
+        raise ValueError(f'mixer_impl must be one of {["auto", *TOKEN_MIXERS]}, got {impl!r}')
+    return TOKEN_MIXERS[impl](dim, hidden_size, **kwargs)
+
+
+def select_impl(rnn_type: str) -> str:
+    """Implementation used for ``mixer_impl='auto'``."""
+    return 'reference'
