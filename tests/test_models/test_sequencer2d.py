@@ -1,0 +1,287 @@
+import copy
+
+import pytest
+import torch
+import torch.nn as nn
+
+from mmseq.models.backbones import Sequencer2D
+from mmseq.models.layers import BiLSTM2D, DropPath
+
+TINY = dict(layers=[1, 1, 2, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
+            hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
+
+
+def tiny(**kwargs):
+    model = Sequencer2D(arch=copy.deepcopy(TINY), **kwargs)
+    model.init_weights()
+    return model
+
+
+# ----------------------------------------------------------------------------- arch
+def test_unknown_arch_lists_valid_names():
+    with pytest.raises(ValueError, match=r"Unknown arch 'xl'.*\['l', 'large', 'm', 'medium'"):
+        Sequencer2D(arch='xl')
+
+
+def test_arch_dict_missing_keys():
+    arch = {k: v for k, v in TINY.items() if k != 'hidden_sizes'}
+    with pytest.raises(ValueError, match=r"missing keys \['hidden_sizes'\]"):
+        Sequencer2D(arch=arch)
+
+
+def test_arch_dict_inconsistent_lengths():
+    arch = dict(TINY, layers=[1, 1, 1])
+    with pytest.raises(ValueError, match='one entry per stage'):
+        Sequencer2D(arch=arch)
+
+
+def test_arch_wrong_type():
+    with pytest.raises(TypeError, match='arch must be a str or a dict'):
+        Sequencer2D(arch=3)
+
+
+@pytest.mark.parametrize('short,long', [('s', 'small'), ('m', 'medium'), ('l', 'large')])
+def test_arch_aliases(short, long):
+    assert Sequencer2D(arch=short).arch == Sequencer2D(arch=long.upper()).arch
+
+
+def test_zoo_matches_paper_table4():
+    layers = {a: Sequencer2D.arch_zoo[a]['layers'] for a in 'sml'}
+    assert layers == {'s': [4, 3, 8, 3], 'm': [4, 3, 14, 3], 'l': [8, 8, 16, 4]}
+    for a in 'sml':
+        cfg = Sequencer2D.arch_zoo[a]
+        assert cfg['embed_dims'] == [192, 384, 384, 384]
+        # D = C / 4 and an MLP expansion of 3 everywhere.
+        assert [d // 4 for d in cfg['embed_dims']] == cfg['hidden_sizes']
+        assert cfg['mlp_ratios'] == [3.0] * 4
+
+
+# ----------------------------------------------------------------------------- outputs
+@pytest.mark.parametrize('out_indices,expected', [
+    (-1, (3, )), (0, (0, )), ((0, 1, 2, 3), (0, 1, 2, 3)), ((-4, -1), (0, 3)), ([2, 0], (0, 2))])
+def test_out_indices(out_indices, expected):
+    model = tiny(out_indices=out_indices)
+    assert model.out_indices == expected
+    outs = model(torch.randn(2, 3, 56, 84))
+    assert isinstance(outs, tuple) and len(outs) == len(expected)
+    sizes = {0: (8, 12), 1: (4, 6), 2: (4, 6), 3: (4, 6)}
+    for out, i in zip(outs, expected):
+        assert out.shape == (2, TINY['embed_dims'][i], *sizes[i])
+    # Only requested outputs get a norm.
+    assert {n for n, _ in model.named_children() if n.startswith('norm')} == \
+        {f'norm{i}' for i in expected}
+
+
+@pytest.mark.parametrize('bad', [4, -5, (0, 7)])
+def test_out_indices_out_of_range(bad):
+    with pytest.raises(ValueError, match='out of range'):
+        tiny(out_indices=bad)
+
+
+def test_out_indices_wrong_type():
+    with pytest.raises(TypeError):
+        tiny(out_indices=(0, 'a'))
+
+
+def test_full_size_strides_and_channels():
+    model = Sequencer2D('s', out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 224, 224))
+    assert [tuple(o.shape[1:]) for o in outs] == [(192, 32, 32), (384, 16, 16), (384, 16, 16),
+                                                  (384, 16, 16)]
+
+
+@pytest.mark.parametrize('hw', [(97, 131), (14, 14), (15, 29), (7, 7)])
+def test_odd_input_sizes_are_padded_not_cropped(hw):
+    model = tiny(out_indices=(0, 3)).eval()
+    x = torch.randn(2, 3, *hw)
+    padded = torch.zeros(2, 3, -(-hw[0] // 14) * 14, -(-hw[1] // 14) * 14)
+    padded[:, :, :hw[0], :hw[1]] = x
+    with torch.no_grad():
+        outs, ref = model(x), model(padded)
+    assert outs[0].shape[2:] == (padded.shape[2] // 7, padded.shape[3] // 7)
+    for a, b in zip(outs, ref):
+        torch.testing.assert_close(a, b)
+
+
+# ----------------------------------------------------------------------------- ablations
+@pytest.mark.parametrize('kwargs,has_v,has_h', [
+    (dict(), True, True),
+    (dict(rnn_type='gru'), True, True),
+    (dict(rnn_type='rnn'), True, True),
+    (dict(bidirectional=False), True, True),
+    (dict(union='add'), True, True),
+    (dict(union='vertical'), True, False),
+    (dict(union='horizontal'), False, True),
+    (dict(with_fc=False), True, True),
+    (dict(union='vertical', with_fc=False, hidden_ratio=2), True, False),
+    (dict(bidirectional=False, with_fc=False, hidden_ratio=2), True, True),
+    (dict(hidden_ratio=2), True, True),
+])
+def test_ablations_shapes_and_modules(kwargs, has_v, has_h):
+    model = tiny(out_indices=(0, 1, 2, 3), **kwargs)
+    mixer = model.stages[1].blocks[0].token_mixer
+    rnn_cls = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}[kwargs.get('rnn_type', 'lstm')]
+    assert (mixer.rnn_v is not None) == has_v and (mixer.rnn_h is not None) == has_h
+    rnn = mixer.rnn_v if has_v else mixer.rnn_h
+    assert type(rnn) is rnn_cls
+    assert rnn.bidirectional == kwargs.get('bidirectional', True)
+    assert rnn.hidden_size == int(8 * kwargs.get('hidden_ratio', 1))
+    assert (mixer.fc is not None) == kwargs.get('with_fc', True)
+    outs = model(torch.randn(1, 3, 28, 42))
+    assert [tuple(o.shape) for o in outs] == [(1, 16, 4, 6), (1, 32, 2, 3), (1, 32, 2, 3),
+                                              (1, 32, 2, 3)]
+    outs[-1].sum().backward()
+
+
+def test_union_add_sums_directions():
+    mixer = BiLSTM2D(8, 4, union='add', with_fc=False)
+    x = torch.randn(2, 3, 5, 8)
+    v = mixer.rnn_v(x.transpose(1, 2).reshape(10, 3, 8))[0].reshape(2, 5, 3, 8).transpose(1, 2)
+    h = mixer.rnn_h(x.reshape(6, 5, 8))[0].reshape(2, 3, 5, 8)
+    torch.testing.assert_close(mixer(x), v + h)
+
+
+def test_mixer_scans_columns_vertically_and_rows_horizontally():
+    # Without the fusion layer, a change at (r, c) reaches only row r and column c.
+    mixer = BiLSTM2D(8, 2, with_fc=False).eval()
+    x = torch.randn(1, 5, 6, 8)
+    y = x.clone()
+    y[0, 2, 3] += 1.0
+    changed = (mixer(x) - mixer(y)).abs().sum(-1)[0] > 0
+    expected = torch.zeros(5, 6, dtype=torch.bool)
+    expected[2, :] = True
+    expected[:, 3] = True
+    assert torch.equal(changed, expected)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(rnn_type='lstm2'), 'rnn_type must be one of'),
+    (dict(union='concat'), 'union must be one of'),
+    (dict(with_fc=False, hidden_ratio=2), 'with_fc=False needs'),
+    (dict(union='vertical', with_fc=False), 'with_fc=False needs'),
+    (dict(mixer_impl='cuda-magic'), 'mixer_impl must be one of'),
+    (dict(drop_path_rate=1.0), 'drop_path_rate'),
+    (dict(hidden_ratio=0), 'hidden_ratio'),
+])
+def test_invalid_mixer_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Sequencer2D(arch=copy.deepcopy(TINY), **kwargs)
+
+
+# ----------------------------------------------------------------------------- training options
+def test_drop_path_linear_ramp_over_all_blocks():
+    model = tiny(drop_path_rate=0.3)
+    blocks = [b for stage in model.stages for b in stage.blocks]
+    rates = [b.drop_path.drop_prob if isinstance(b.drop_path, DropPath) else 0.
+             for b in blocks]
+    expected = torch.linspace(0, 0.3, len(blocks)).tolist()
+    assert rates == pytest.approx(expected)
+    assert isinstance(blocks[0].drop_path, nn.Identity)
+
+
+def test_drop_path_is_identity_in_eval_and_random_in_train():
+    model = tiny(drop_path_rate=0.5)
+    x = torch.randn(4, 3, 28, 28)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[0], model(x)[0])
+    model.train()
+    torch.manual_seed(0)
+    a = model(x)[0]
+    torch.manual_seed(1)
+    assert not torch.allclose(a, model(x)[0])
+
+
+@pytest.mark.parametrize('frozen', [-1, 0, 1, 2, 4])
+def test_frozen_stages(frozen):
+    model = tiny(frozen_stages=frozen, out_indices=(0, 1, 2, 3))
+    model.train()
+    frozen_modules = [] if frozen < 0 else [model.stem] + [model.stages[i] for i in range(frozen)] \
+        + [getattr(model, f'norm{i}') for i in range(frozen)]
+    frozen_ids = {id(p) for m in frozen_modules for p in m.parameters()}
+    for m in frozen_modules:
+        assert not m.training
+    for p in model.parameters():
+        assert p.requires_grad == (id(p) not in frozen_ids)
+    for i in range(max(frozen, 0), 4):
+        assert model.stages[i].training
+    # Frozen parts get no gradient; the rest does.
+    outs = model(torch.randn(1, 3, 28, 28))
+    if frozen == 4:
+        assert not any(o.requires_grad for o in outs)
+        return
+    sum(o.sum() for o in outs).backward()
+    for p in model.parameters():
+        assert (p.grad is None) == (id(p) in frozen_ids)
+
+
+@pytest.mark.parametrize('bad', [-2, 5, 1.5])
+def test_frozen_stages_out_of_range(bad):
+    with pytest.raises(ValueError, match='frozen_stages must be an int in'):
+        tiny(frozen_stages=bad)
+
+
+def test_norm_eval():
+    model = tiny(norm_eval=True, out_indices=(0, 3))
+    model.train()
+    norms = [m for m in model.modules() if isinstance(m, nn.LayerNorm)]
+    assert norms and all(not m.training for m in norms)
+    assert model.stages[0].blocks[0].mlp.training
+    model = tiny(norm_eval=False)
+    model.train()
+    assert all(m.training for m in model.modules() if isinstance(m, nn.LayerNorm))
+
+
+def test_with_cp_same_outputs_and_gradients():
+    torch.manual_seed(0)
+    ref = tiny(out_indices=(0, 1, 2, 3))
+    cp = tiny(out_indices=(0, 1, 2, 3), with_cp=True)
+    cp.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 42, 56)
+    xs = [x.clone().requires_grad_(), x.clone().requires_grad_()]
+    outs = [m(xi) for m, xi in zip((ref, cp), xs)]
+    for a, b in zip(*outs):
+        torch.testing.assert_close(a, b)
+    for o in outs:
+        sum(t.square().sum() for t in o).backward()
+    torch.testing.assert_close(xs[0].grad, xs[1].grad)
+    for (name, p), q in zip(ref.named_parameters(), cp.parameters()):
+        torch.testing.assert_close(p.grad, q.grad, msg=name)
+
+
+# ----------------------------------------------------------------------------- init
+def test_default_init_follows_reference():
+    model = tiny()
+    block = model.stages[0].blocks[0]
+    assert torch.all(block.norm1.weight == 1) and torch.all(block.norm1.bias == 0)
+    assert torch.all(block.token_mixer.fc.bias == 0)
+    assert 0 < block.mlp.fc1.bias.abs().max() < 1e-4  # N(0, 1e-6) like the reference
+    bound = 1 / block.token_mixer.rnn_v.hidden_size ** 0.5
+    assert block.token_mixer.rnn_v.weight_ih_l0.abs().max() <= bound
+
+
+def test_pretrained_init_with_prefix(tmp_path):
+    src = tiny(out_indices=(0, 3))
+    ckpt = {'state_dict': {f'backbone.{k}': v for k, v in src.state_dict().items()}}
+    ckpt['state_dict']['head.fc.weight'] = torch.zeros(10, 32)
+    path = tmp_path / 'cls.pth'
+    torch.save(ckpt, path)
+    model = Sequencer2D(arch=copy.deepcopy(TINY), out_indices=(0, 3), init_cfg=dict(
+        type='Pretrained', checkpoint=str(path), prefix='backbone.'))
+    model.init_weights()
+    for (k, a), b in zip(src.state_dict().items(), model.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+
+
+# ----------------------------------------------------------------------------- input checks
+@pytest.mark.parametrize('x,exc,match', [
+    (torch.randn(3, 28, 28), ValueError, '4-D input'),
+    (torch.randn(1, 1, 28, 28), ValueError, 'Expected 3 input channels, got 1'),
+    (torch.randint(0, 255, (1, 3, 28, 28), dtype=torch.uint8), TypeError, 'floating-point'),
+    (torch.randn(1, 3, 6, 28), ValueError, 'smaller than one 7x7'),
+    ([[1.0]], TypeError, 'torch.Tensor'),
+])
+def test_bad_inputs(x, exc, match):
+    with pytest.raises(exc, match=match):
+        tiny()(x)
