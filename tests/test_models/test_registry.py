@@ -1,0 +1,45 @@
+"""`type='mmseq.Sequencer2D'` must resolve whichever library's scope a config defaults to."""
+import importlib
+
+import pytest
+import torch
+from mmengine.registry import DefaultScope
+
+TINY = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
+            hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
+
+
+@pytest.mark.parametrize('scope,registry_module', [
+    ('mmpretrain', 'mmpretrain.registry'),
+    ('mmseg', 'mmseg.registry'),
+    ('mmdet', 'mmdet.registry'),
+])
+@pytest.mark.parametrize('type_name', ['mmseq.Sequencer2D', 'mmseq.VanillaSequencer'])
+def test_backbone_reachable_from_downstream_scopes(scope, registry_module, type_name):
+    importlib.import_module('mmseq.models')
+    models = importlib.import_module(registry_module).MODELS
+    arch = dict(TINY, pos_embed=False) if 'Vanilla' in type_name else TINY
+    if 'Vanilla' in type_name:
+        arch = dict(arch, embed_dims=[32] * 4, hidden_sizes=[16] * 4, patch_sizes=[14, 1, 1, 1])
+    with DefaultScope.overwrite_default_scope(scope):
+        backbone = models.build(dict(type=type_name, arch=arch, out_indices=(0, 3)))
+    assert type(backbone).__name__ == type_name.split('.')[1]
+    outs = backbone(torch.randn(1, 3, 28, 28))
+    assert len(outs) == 2 and outs[0].dim() == 4
+
+
+def test_mmseq_registry_is_child_of_root():
+    from mmengine.registry import MODELS as ROOT
+    from mmseq.registry import MODELS
+    assert MODELS.parent is ROOT and MODELS.scope == 'mmseq'
+    assert 'mmseq' in ROOT.children
+
+
+def test_backbone_does_not_need_mmcv_ops():
+    # Classification must work with mmcv-lite: nothing in mmseq.models may import mmcv.ops.
+    import subprocess
+    import sys
+    code = ('import sys, mmseq.models; '
+            'bad = [m for m in sys.modules if m.startswith("mmcv.ops")]; '
+            'assert not bad, bad')
+    subprocess.run([sys.executable, '-c', code], check=True)
