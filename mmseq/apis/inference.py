@@ -1,0 +1,133 @@
+"""Build any mmseq config's model (classifier, segmentor or detector) for inference.
+
+The config's ``default_scope`` (mmpretrain / mmseg / mmdet) picks the library whose registries
+build the model, exactly as the training tools do, so one function serves all three tasks.
+"""
+import copy
+import os.path as osp
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import MODELS, init_default_scope
+from mmengine.utils import import_modules_from_strings
+
+ConfigType = Union[str, Path, Config]
+
+
+def _load_config(config: ConfigType, cfg_options: Optional[dict]) -> Config:
+    if isinstance(config, (str, Path)):
+        config = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        # A Config built in memory has not run its custom_imports yet; a copy keeps the
+        # caller's object untouched by cfg_options and by the init_cfg reset below.
+        config = copy.deepcopy(config)
+        if config.get('custom_imports'):
+            import_modules_from_strings(**config.custom_imports)
+    else:
+        raise TypeError(f'config must be a filename or an mmengine Config, got {type(config)}')
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    return config
+
+
+def load_weights(path: str) -> dict:
+    """Read a checkpoint without unpickling arbitrary objects (``weights_only=True``).
+
+    mmengine's own checkpoints carry a few non-tensor objects (message hub history, numpy
+    scalars); the project's allow-list loader accepts exactly those when it is available.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        from mmseq.utils.checkpoint import load_checkpoint_weights_only
+    except ImportError:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    return load_checkpoint_weights_only(path)
+
+
+def _state_dict_of(ckpt: dict) -> dict:
+    state_dict = ckpt.get('state_dict', ckpt.get('model', ckpt))
+    if not isinstance(state_dict, dict):
+        raise TypeError('checkpoint has no state dict (expected a dict or a "state_dict" key)')
+    # DDP-wrapped saves prefix every key with "module."
+    if state_dict and all(k.startswith('module.') for k in state_dict):
+        state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def init_model(config: ConfigType,
+               checkpoint: Optional[str] = None,
+               device: Union[str, torch.device] = 'cpu',
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build the model of an mmseq config, optionally load weights, return it in eval mode.
+
+    Args:
+        config: config file or :obj:`mmengine.Config`.
+        checkpoint: a full-model checkpoint (e.g. one written by ``tools/train.py``). It is
+            loaded with ``weights_only=True`` and ``strict=True``. Without it the model keeps
+            its random initialisation.
+        device: where to put the model.
+        cfg_options: overrides merged into the config first.
+
+    Returns:
+        The model in eval mode, with the config attached as ``model.cfg`` and, when the
+        checkpoint records it, the dataset's class names/palette as ``model.dataset_meta``.
+    """
+    config = _load_config(config, cfg_options)
+    if 'model' not in config:
+        raise KeyError('the config has no "model" entry')
+    model_cfg = config.model
+    # The IN-1K backbone weights are a training input; at inference the full checkpoint
+    # (or a random init) is wanted, and a missing pretrained file must not stop the build.
+    backbone = model_cfg.get('backbone')
+    if isinstance(backbone, dict) and 'init_cfg' in backbone:
+        backbone.init_cfg = None
+    model_cfg.pop('pretrained', None)
+    init_default_scope(config.get('default_scope', 'mmseq'))
+    model = MODELS.build(model_cfg)
+
+    if checkpoint is not None:
+        ckpt = load_weights(checkpoint)
+        model.load_state_dict(_state_dict_of(ckpt), strict=True)
+        meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
+        if isinstance(meta, dict) and meta.get('dataset_meta'):
+            model.dataset_meta = meta['dataset_meta']
+    model.cfg = config
+    model.to(device)
+    model.eval()
+    return model
+
+
+def _test_pipeline_cfg(cfg: Config) -> list:
+    if cfg.get('test_pipeline'):
+        pipeline = cfg.test_pipeline
+    elif cfg.get('test_dataloader'):
+        pipeline = cfg.test_dataloader.dataset.pipeline
+    else:
+        raise KeyError('the config defines neither test_pipeline nor test_dataloader')
+    # Ground truth is not needed (and not present) for a single image.
+    return [copy.deepcopy(t) for t in pipeline if 'LoadAnnotations' not in t['type']]
+
+
+def inference_model(model: nn.Module, img: Union[str, np.ndarray]):
+    """Run one image (a path, or a BGR uint8 array) through the config's test pipeline and
+    ``model.test_step``; returns the task's data sample (SegDataSample / DetDataSample)."""
+    pipeline = _test_pipeline_cfg(model.cfg)
+    if isinstance(img, np.ndarray):
+        pipeline[0] = dict(type='LoadImageFromNDArray')
+        data = dict(img=img)
+    else:
+        data = dict(img_path=str(img))
+    init_default_scope(model.cfg.get('default_scope', 'mmseq'))
+    data = Compose(pipeline)(data)
+    with torch.no_grad():
+        results = model.test_step(pseudo_collate([data]))
+    return results[0]
+
+
+__all__ = ['init_model', 'inference_model', 'load_weights']
