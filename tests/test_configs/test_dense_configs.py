@@ -1,0 +1,279 @@
+"""Segmentation / detection configs: the paper's recipes (App. C.4, C.5), parameter counts
+(Tables 3 and 11), a pyramid geometry that is true, and odd input sizes."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData, PixelData
+
+from mmseq.apis import init_model
+from mmseq.models import Sequencer2D
+
+ARCHS = ['s', 'm', 'l']
+# Paper Table 3 (Semantic FPN, whole model, integer M) and Table 11 (RetinaNet, 0.1M).
+SEG_PARAMS_M = {'s': 32, 'm': 42, 'l': 58}
+DET_PARAMS_M = {'s': 37.3, 'm': 47.9, 'l': 63.9}
+
+
+def seg_cfg(repo_root, arch='s'):
+    return Config.fromfile(f'{repo_root}/configs/sem_fpn_seq2d_{arch}_ade20k.py')
+
+
+def det_cfg(repo_root, arch='s'):
+    return Config.fromfile(f'{repo_root}/configs/retinanet_seq2d_{arch}_coco.py')
+
+
+def shallow(cfg):
+    """One block per stage and small LSTMs, but the config arch's patch sizes (strides) and
+    channels, so every shape the heads see is the real model's."""
+    cfg = copy.deepcopy(cfg)
+    arch = dict(Sequencer2D.arch_zoo[cfg.model.backbone.arch])
+    arch.update(layers=[1, 1, 1, 1], hidden_sizes=[4, 8, 8, 8])
+    cfg.model.backbone.arch = arch
+    return cfg
+
+
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- recipes
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_seg_recipe(repo_root, arch):
+    cfg = seg_cfg(repo_root, arch)
+    assert cfg.default_scope == 'mmseg'
+    assert 'mmseq.models.decode_heads' in cfg.custom_imports.imports
+    bb, neck, head = cfg.model.backbone, cfg.model.neck, cfg.model.decode_head
+    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
+    # The IN-1K checkpoint comes from the one variable at the top of the config.
+    assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
+    assert arch in cfg.pretrained
+    assert neck.in_channels == [192, 384, 384, 384] and neck.out_channels == 256
+    assert neck.num_outs == 4
+    assert head.channels == 128 and head.num_classes == 150 and head.dropout_ratio == 0.1
+    assert head.in_index == [0, 1, 2, 3]
+    assert cfg.crop_size == (512, 512)
+    assert cfg.train_dataloader.batch_size * 8 == 32
+    opt = cfg.optim_wrapper.optimizer
+    assert opt.type == 'AdamW' and opt.lr == 2e-4 and opt.weight_decay == 1e-4
+    (poly, ) = cfg.param_scheduler
+    assert poly.type == 'PolyLR' and poly.power == 0.9 and poly.end == 40000
+    assert poly.by_epoch is False
+    assert cfg.train_cfg.type == 'IterBasedTrainLoop' and cfg.train_cfg.max_iters == 40000
+    assert cfg.val_evaluator.iou_metrics == ['mIoU']
+
+
+@pytest.mark.parametrize('arch', ARCHS)
+def test_det_recipe(repo_root, arch):
+    cfg = det_cfg(repo_root, arch)
+    assert cfg.default_scope == 'mmdet'
+    bb, neck, head = cfg.model.backbone, cfg.model.neck, cfg.model.bbox_head
+    assert cfg.model.type == 'RetinaNet'
+    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch
+    assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
+    assert neck.in_channels == [192, 384, 384, 384] and neck.start_level == 1
+    assert neck.add_extra_convs == 'on_input' and neck.num_outs == 5
+    assert head.num_classes == 80
+    assert cfg.train_dataloader.batch_size * 8 == 16
+    opt = cfg.optim_wrapper.optimizer
+    assert opt.type == 'AdamW' and opt.lr == 1e-4 and opt.weight_decay == 1e-4
+    steps = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR']
+    assert cfg.train_cfg.max_epochs == 12 and steps[0].milestones == [8, 11]
+    assert cfg.val_evaluator.type == 'CocoMetric' and cfg.val_evaluator.metric == 'bbox'
+
+
+# ---------------------------------------------------------------- parameter counts
+
+def test_param_counts_match_paper(repo_root):
+    """Whole-model parameters (no forward) against Table 3 (integer M) and Table 11 (0.1M)."""
+    measured = {}
+    for arch in ARCHS:
+        seg = num_params(init_model(seg_cfg(repo_root, arch)))
+        det = num_params(init_model(det_cfg(repo_root, arch)))
+        measured[arch] = (seg, det)
+        assert round(seg / 1e6) == SEG_PARAMS_M[arch], (arch, seg)
+        assert round(det / 1e6, 1) == pytest.approx(DET_PARAMS_M[arch]), (arch, det)
+    print('params (seg, det):', measured)
+
+
+# ---------------------------------------------------------------- geometry
+
+def _seg_batch(h, w, with_gt=True):
+    from mmseg.structures import SegDataSample
+    img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
+    sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+    if with_gt:
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w)))
+    return dict(inputs=[img], data_samples=[sample])
+
+
+def test_seg_geometry(repo_root):
+    """At the config's 512 crop, every stride the head assumes is the measured one."""
+    cfg = shallow(seg_cfg(repo_root))
+    model = init_model(cfg)
+    crop_h, crop_w = cfg.crop_size
+    data = model.data_preprocessor(_seg_batch(crop_h, crop_w), training=True)
+    inputs = data['inputs']
+    pad_h, pad_w = inputs.shape[2:]
+    # Padded to the backbone's total stride, so its own padding is a no-op ...
+    assert pad_h % model.backbone.total_stride == 0 and pad_w % model.backbone.total_stride == 0
+    assert (pad_h, pad_w) == (518, 518)
+    # ... and the label map is padded with it (ignore index), on the same grid.
+    gt = data['data_samples'][0].gt_sem_seg.data
+    assert tuple(gt.shape[1:]) == (pad_h, pad_w)
+    assert (gt[:, crop_h:, :] == 255).all() and (gt[:, :, crop_w:] == 255).all()
+
+    with torch.no_grad():
+        feats = model.backbone(inputs)
+        outs = model.neck(feats)
+        logits = model.decode_head(outs)
+    head = model.decode_head
+    assert len(outs) == len(head.feature_strides) == 4
+    measured = []
+    for f in outs:
+        assert pad_h % f.shape[2] == 0 and pad_w % f.shape[3] == 0
+        assert pad_h // f.shape[2] == pad_w // f.shape[3]
+        measured.append(pad_h // f.shape[2])
+    assert list(head.feature_strides) == measured == [7, 14, 14, 14]
+    # Backbone maps have the same strides and the channels the neck expects.
+    assert [pad_h // f.shape[2] for f in feats] == measured
+    assert [f.shape[1] for f in feats] == list(cfg.model.neck.in_channels)
+    # Each level is upsampled by exactly its stride ratio onto the first level's grid.
+    assert head.upsample_ratios == [s // measured[0] for s in measured]
+    for f, r in zip(outs, head.upsample_ratios):
+        assert f.shape[2] * r == outs[0].shape[2] and f.shape[3] * r == outs[0].shape[3]
+    assert logits.shape[2] * head.feature_strides[0] == pad_h
+    assert logits.shape[1] == 150
+
+
+def test_det_geometry(repo_root):
+    """At the test pipeline's 1333x800 scale, anchor strides equal the measured strides,
+    anchor centres sit on each level's grid, and anchor sizes grow level by level."""
+    cfg = shallow(det_cfg(repo_root))
+    model = init_model(cfg)
+    init_default_scope('mmdet')
+    from mmdet.structures import DetDataSample
+    resize = [t for t in cfg.test_pipeline if t['type'] == 'Resize'][0]
+    w, h = resize['scale']  # mmdet scales are (w, h): (1333, 800)
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                         scale_factor=(1., 1.)))
+    data = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],
+             data_samples=[sample]), training=False)
+    inputs = data['inputs']
+    pad_h, pad_w = inputs.shape[2:]
+    divisor = cfg.model.data_preprocessor.pad_size_divisor
+    assert pad_h % divisor == 0 and pad_w % divisor == 0 and (pad_h, pad_w) == (840, 1344)
+    assert divisor % model.backbone.total_stride == 0
+    with torch.no_grad():
+        outs = model.neck(model.backbone(inputs))
+    gen = model.bbox_head.prior_generator
+    measured = []
+    for f in outs:
+        assert pad_h % f.shape[2] == 0 and pad_w % f.shape[3] == 0, 'level size is not exact'
+        assert pad_h // f.shape[2] == pad_w // f.shape[3]
+        measured.append(pad_h // f.shape[2])
+    assert measured == [14, 14, 14, 28, 56]
+    assert [tuple(s) for s in gen.strides] == [(s, s) for s in measured]
+    assert divisor % max(measured) == 0
+
+    sizes = [f.shape[2:] for f in outs]
+    priors = gen.grid_priors(sizes, device='cpu')
+    prev_max = 0.
+    for level, (anchors, (fh, fw), s) in enumerate(zip(priors, sizes, measured)):
+        na = gen.num_base_priors[level]
+        assert anchors.shape[0] == fh * fw * na
+        centres = (anchors[:, :2] + anchors[:, 2:]) / 2
+        # Base anchors are centred on (0, 0), shifted by stride x grid index: the centre of
+        # cell (i, j) lies at (j*s, i*s) in padded-image pixels.
+        grid = centres.view(fh, fw, na, 2)
+        ys = torch.arange(fh, dtype=torch.float32) * s
+        xs = torch.arange(fw, dtype=torch.float32) * s
+        assert torch.allclose(grid[..., 0], xs.view(1, fw, 1).expand(fh, fw, na), atol=1e-3)
+        assert torch.allclose(grid[..., 1], ys.view(fh, 1, 1).expand(fh, fw, na), atol=1e-3)
+        # Square-root area of the anchors: RetinaNet's 32..512 px ladder, level by level.
+        areas = ((anchors[:na, 2] - anchors[:na, 0]) * (anchors[:na, 3] - anchors[:na, 1]))
+        side = areas.sqrt()
+        assert side.min() == pytest.approx(32 * 2 ** level, rel=1e-3)
+        assert side.min() > prev_max * 0.99
+        prev_max = side.max().item()
+
+
+def test_stock_fpn_head_rule_is_not_used(repo_root):
+    """mmseg's FPNHead derives conv depth from log2 stride ratios; ours states both apart."""
+    cfg = seg_cfg(repo_root)
+    head = cfg.model.decode_head
+    assert head.type == 'mmseq.StridedFPNHead'
+    assert head.feature_strides == [7, 14, 14, 14] and head.num_convs == [1, 1, 2, 3]
+
+
+def test_strided_fpn_head_rejects_misaligned_strides(repo_root):
+    init_default_scope('mmseg')
+    from mmseq.models.decode_heads import StridedFPNHead
+    kw = dict(in_channels=[8, 8], in_index=[0, 1], channels=4, num_classes=3)
+    with pytest.raises(ValueError, match='multiple of the first'):
+        StridedFPNHead(feature_strides=[7, 10], **kw)
+    with pytest.raises(ValueError, match='smallest'):
+        StridedFPNHead(feature_strides=[14, 7], **kw)
+    with pytest.raises(ValueError, match='num_convs must be given'):
+        StridedFPNHead(feature_strides=[4, 12], **kw)
+    # mmseg's rule for power-of-two pyramids: 1, 1, 2, 3 convs.
+    head = StridedFPNHead(feature_strides=[4, 8, 16, 32], in_channels=[8] * 4,
+                          in_index=[0, 1, 2, 3], channels=4, num_classes=3)
+    assert head.num_convs == [1, 1, 2, 3] and head.upsample_ratios == [1, 2, 4, 8]
+    head = StridedFPNHead(feature_strides=[7, 14], **kw)
+    assert head.num_convs == [1, 1]
+
+
+# ---------------------------------------------------------------- odd sizes
+
+def test_segmentor_odd_input_size(repo_root):
+    cfg = shallow(seg_cfg(repo_root))
+    cfg.model.decode_head.norm_cfg = dict(type='BN', requires_grad=True)
+    model = init_model(cfg)
+    h, w = 317, 251
+    with torch.no_grad():
+        (pred, ) = model.test_step(_seg_batch(h, w, with_gt=False))
+    assert tuple(pred.seg_logits.data.shape) == (150, h, w)
+    assert tuple(pred.pred_sem_seg.data.shape) == (1, h, w)
+    # Training at an odd size: labels padded on the logits' grid, a finite loss.
+    model.train()
+    data = model.data_preprocessor(_seg_batch(h, w), training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['decode.loss_ce'])
+
+
+def test_detector_odd_input_size(repo_root):
+    cfg = shallow(det_cfg(repo_root))
+    # Untrained: keep every box so the bounds check is not vacuous.
+    cfg.model.test_cfg.score_thr = 0.
+    model = init_model(cfg)
+    init_default_scope('mmdet')
+    from mmdet.structures import DetDataSample
+    h, w = 317, 251
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                         scale_factor=(1., 1.)))
+    data = dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],
+                data_samples=[sample])
+    with torch.no_grad():
+        (pred, ) = model.test_step(data)
+    boxes = pred.pred_instances.bboxes
+    assert boxes.shape[0] > 0
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 1] >= 0).all()
+    assert (boxes[:, 2] <= w).all() and (boxes[:, 3] <= h).all()
+    assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    # Training at the odd size gives finite losses.
+    model.train()
+    sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                         scale_factor=(1., 1.)))
+    sample.gt_instances = InstanceData(bboxes=torch.tensor([[20., 30., 120., 200.]]),
+                                       labels=torch.tensor([3]))
+    data = model.data_preprocessor(
+        dict(inputs=[torch.randint(0, 256, (3, h, w), dtype=torch.uint8)],
+             data_samples=[sample]), training=True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert all(torch.isfinite(sum(v) if isinstance(v, list) else v) for v in losses.values())
