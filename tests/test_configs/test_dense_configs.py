@@ -277,3 +277,54 @@ def test_detector_odd_input_size(repo_root):
              data_samples=[sample]), training=True)
     losses = model.loss(data['inputs'], data['data_samples'])
     assert all(torch.isfinite(sum(v) if isinstance(v, list) else v) for v in losses.values())
+
+
+# ---------------------------------------------------------------- pretrained backbone
+
+@pytest.mark.parametrize('task', ['seg', 'det'])
+def test_in1k_checkpoint_loads_into_backbone(repo_root, tmp_path, task):
+    """The classifier checkpoint (keys 'backbone.*', plus a head) fills the dense model's
+    backbone through init_cfg=Pretrained(prefix='backbone.')."""
+    cls_cfg = shallow(Config.fromfile(f'{repo_root}/configs/seq2d_s_in1k.py'))
+    classifier = init_model(cls_cfg)
+    ckpt = tmp_path / 'seq2d_s_in1k.pth'
+    torch.save({'state_dict': classifier.state_dict(), 'meta': {}}, ckpt)
+
+    cfg = shallow(seg_cfg(repo_root) if task == 'seg' else det_cfg(repo_root))
+    cfg.model.backbone.init_cfg.checkpoint = str(ckpt)
+    init_default_scope(cfg.default_scope)
+    from mmengine.registry import MODELS
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    loaded = model.backbone.state_dict()
+    source = {k[len('backbone.'):]: v for k, v in classifier.state_dict().items()
+              if k.startswith('backbone.')}
+    # The classifier only has norm3; the dense backbone's extra output norms stay initialised.
+    shared = [k for k in loaded if k in source]
+    assert len(shared) > 20 and set(source) <= set(loaded)
+    for k in shared:
+        assert torch.equal(loaded[k], source[k]), k
+
+
+# ---------------------------------------------------------------- demo configs
+
+@pytest.mark.parametrize('demo,real', [
+    ('sem_fpn_seq2d_s_ade20k_cpu', 'sem_fpn_seq2d_s_ade20k'),
+    ('retinanet_seq2d_s_coco_cpu', 'retinanet_seq2d_s_coco')])
+def test_demo_configs_keep_the_real_model(repo_root, demo, real):
+    """The small-machine configs change data, sizes and run length, not the network."""
+    d = Config.fromfile(f'{repo_root}/configs/demo/{demo}.py')
+    r = Config.fromfile(f'{repo_root}/configs/{real}.py')
+    dm, rm = copy.deepcopy(d.model.to_dict()), copy.deepcopy(r.model.to_dict())
+    assert dm['backbone'].pop('init_cfg') is None and rm['backbone'].pop('init_cfg')
+    if 'decode_head' in dm:
+        assert dm['decode_head'].pop('norm_cfg')['type'] == 'BN'
+        assert rm['decode_head'].pop('norm_cfg')['type'] == 'SyncBN'
+        assert d.crop_size[0] % 14 == 0 and d.crop_size[1] % 14 == 0
+    else:
+        assert dm.pop('test_cfg').pop('score_thr') < rm.pop('test_cfg').pop('score_thr')
+    dm.pop('test_cfg', None)
+    rm.pop('test_cfg', None)
+    assert dm == rm
+    assert d.optim_wrapper == r.optim_wrapper
+    assert d.env_cfg.dist_cfg.backend == 'gloo' and r.env_cfg.dist_cfg.backend == 'nccl'
