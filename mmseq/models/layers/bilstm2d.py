@@ -87,6 +87,11 @@ class BiLSTM2D(nn.Module):
 # name -> constructor with BiLSTM2D's signature; faster implementations register here.
 TOKEN_MIXERS: Dict[str, Callable[..., nn.Module]] = {'reference': BiLSTM2D}
 
+# Imported here because it subclasses BiLSTM2D (defined above).
+from .fused_bilstm2d import FusedBiLSTM2D  # noqa: E402
+
+TOKEN_MIXERS['fused'] = FusedBiLSTM2D
+
 
 def build_token_mixer(impl: str, dim: int, hidden_size: int, **kwargs) -> nn.Module:
     """Build the BiLSTM2D implementation named ``impl`` ('auto' picks the fastest available
@@ -99,5 +104,10 @@ def build_token_mixer(impl: str, dim: int, hidden_size: int, **kwargs) -> nn.Mod
 
 
 def select_impl(rnn_type: str) -> str:
-    """Implementation used for ``mixer_impl='auto'``."""
-    return 'reference'
+    """Implementation used for ``mixer_impl='auto'``.
+
+    LSTMs get 'fused': on CPU it is faster than nn.LSTM (see docs/benchmark.md), and on CUDA or
+    under autocast the fused module itself runs nn.LSTM (cuDNN) on the same parameters. GRU and
+    tanh-RNN mixers are only implemented by the reference.
+    """
+    return 'fused' if rnn_type == 'lstm' else 'reference'

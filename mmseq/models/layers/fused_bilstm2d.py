@@ -1,0 +1,230 @@
+"""Fused BiLSTM2D: the same function and state dict as the reference ``BiLSTM2D``, computed with
+fewer, larger kernels on CPU.
+
+What it changes against four ``nn.LSTM`` calls:
+
+* one GEMM computes the input projections of all directions (vertical and horizontal, forward
+  and reverse) straight from the channels-last map, with ``b_ih + b_hh`` folded in; no
+  transposed copy of the input is made;
+* the recurrences of all directions advance together: when H == W one batched matmul per time
+  step serves the four directions (otherwise one per orientation);
+* every step writes its hidden states into the fused (B, H, W, 4D) output, which is the ``cat``
+  layout the ``fc`` consumes, so there is no permute/cat copy;
+* a custom backward keeps only the activated gates and cell states of the steps, computes the
+  recurrent gradients step by step and the input/weight gradients afterwards as whole-map GEMMs.
+
+On CUDA (cuDNN's persistent LSTM kernels) and under autocast, the module runs the nn.LSTM path on
+the very same parameters, so it is always safe to select. Only ``rnn_type='lstm'`` is fused;
+``select_impl`` routes GRU/RNN to the reference.
+"""
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+from .bilstm2d import BiLSTM2D
+
+# A direction: (orientation 'v'|'h', reverse). Order = the reference's cat order:
+# vertical forward, vertical reverse, horizontal forward, horizontal reverse.
+Direction = Tuple[str, bool]
+
+
+def _step_view(t5: torch.Tensor, orient: str, index: int, slot: int) -> torch.Tensor:
+    """(B, L, F) view of a (B, H, W, ndir, F) tensor at one time step of one direction."""
+    return t5[:, index, :, slot] if orient == 'v' else t5[:, :, index, slot]
+
+
+def _groups(dirs: Sequence[Direction], H: int, W: int) -> List[Tuple[int, List[int]]]:
+    """Directions that can share one batched matmul per step: same length and batch size."""
+    if H == W:
+        return [(H, list(range(len(dirs))))]
+    groups = []
+    for orient, length in (('v', H), ('h', W)):
+        slots = [k for k, (o, _) in enumerate(dirs) if o == orient]
+        if slots:
+            groups.append((length, slots))
+    return groups
+
+
+def _time_index(length: int, t: int, reverse: bool) -> int:
+    return length - 1 - t if reverse else t
+
+
+class _FusedLSTM2DFunction(torch.autograd.Function):
+    """out[b, y, x, k*D:(k+1)*D] = hidden state of direction k at that token."""
+
+    @staticmethod
+    def forward(ctx, x, w_ih, bias, w_hh, dirs):
+        # x: (B, H, W, C); w_ih: (ndir*4D, C); bias: (ndir*4D,); w_hh: (ndir, 4D, D).
+        B, H, W, C = x.shape
+        ndir, four_d, D = w_hh.shape
+        x2d = x.reshape(-1, C)
+        gates5 = torch.addmm(bias, x2d, w_ih.t()).view(B, H, W, ndir, four_d)
+        out = x.new_empty(B, H, W, ndir * D)
+        out5 = out.view(B, H, W, ndir, D)
+        save = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or \
+            ctx.needs_input_grad[2] or ctx.needs_input_grad[3]
+        groups = _groups(dirs, H, W)
+        w_hh_t = [w_hh[slots].transpose(1, 2) for _, slots in groups]
+        state = [(None, None)] * len(groups)
+        saved_gates = [[] for _ in groups]
+        saved_cells = [[] for _ in groups]
+        for t in range(max(length for length, _ in groups)):
+            for gi, (length, slots) in enumerate(groups):
+                if t >= length:
+                    continue
+                k = len(slots)
+                idx = [_time_index(length, t, dirs[s][1]) for s in slots]
+                g = torch.stack([_step_view(gates5, dirs[s][0], i, s)
+                                 for s, i in zip(slots, idx)])
+                g = g.view(k, -1, four_d)
+                h, c = state[gi]
+                if h is not None:
+                    g.baddbmm_(h, w_hh_t[gi])
+                # PyTorch gate order: input, forget, cell candidate, output.
+                g[..., :2 * D].sigmoid_()
+                g[..., 2 * D:3 * D].tanh_()
+                g[..., 3 * D:].sigmoid_()
+                i_g, f_g, c_g, o_g = g.split(D, dim=-1)
+                if c is None:
+                    c = i_g * c_g
+                elif save:
+                    c = torch.addcmul(f_g * c, i_g, c_g)
+                else:
+                    c = c.mul_(f_g).addcmul_(i_g, c_g)
+                h = o_g * torch.tanh(c)
+                state[gi] = (h, c)
+                hv = h.view(k, B, -1, D)
+                for n, (s, i) in enumerate(zip(slots, idx)):
+                    _step_view(out5, dirs[s][0], i, s).copy_(hv[n])
+                if save:
+                    saved_gates[gi].append(g)
+                    saved_cells[gi].append(c)
+        if save:
+            ctx.save_for_backward(x, w_ih, w_hh, out)
+            ctx.saved_gates = saved_gates
+            ctx.saved_cells = saved_cells
+            ctx.dirs = dirs
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, w_ih, w_hh, out = ctx.saved_tensors
+        dirs = ctx.dirs
+        B, H, W, C = x.shape
+        ndir, four_d, D = w_hh.shape
+        grad_out5 = grad_out.contiguous().view(B, H, W, ndir, D)
+        dgates = x.new_empty(B, H, W, ndir, four_d)
+        groups = _groups(dirs, H, W)
+        w_hh_g = [w_hh[slots] for _, slots in groups]
+        dh_rec = [None] * len(groups)
+        dc_next = [None] * len(groups)
+        for t in reversed(range(max(length for length, _ in groups))):
+            for gi, (length, slots) in enumerate(groups):
+                if t >= length:
+                    continue
+                k = len(slots)
+                idx = [_time_index(length, t, dirs[s][1]) for s in slots]
+                g = ctx.saved_gates[gi][t]
+                c = ctx.saved_cells[gi][t]
+                i_g, f_g, c_g, o_g = g.split(D, dim=-1)
+                dh = torch.stack([_step_view(grad_out5, dirs[s][0], i, s)
+                                  for s, i in zip(slots, idx)]).view(k, -1, D)
+                if dh_rec[gi] is not None:
+                    dh = dh + dh_rec[gi]
+                tanh_c = torch.tanh(c)
+                # dc = dc_next + dh * o * (1 - tanh(c)^2)
+                dc = dh * o_g * (1 - tanh_c * tanh_c)
+                if dc_next[gi] is not None:
+                    dc = dc + dc_next[gi]
+                dg = torch.empty_like(g)
+                di, df, dcg, do = dg.split(D, dim=-1)
+                torch.mul(dc * c_g, i_g * (1 - i_g), out=di)
+                if t > 0:
+                    torch.mul(dc * ctx.saved_cells[gi][t - 1], f_g * (1 - f_g), out=df)
+                else:
+                    df.zero_()
+                torch.mul(dc * i_g, 1 - c_g * c_g, out=dcg)
+                torch.mul(dh * tanh_c, o_g * (1 - o_g), out=do)
+                dc_next[gi] = dc * f_g
+                dh_rec[gi] = torch.bmm(dg, w_hh_g[gi])
+                dgv = dg.view(k, B, -1, four_d)
+                for n, (s, i) in enumerate(zip(slots, idx)):
+                    _step_view(dgates, dirs[s][0], i, s).copy_(dgv[n])
+
+        dg2d = dgates.view(-1, ndir * four_d)
+        grad_x = grad_w_ih = grad_b = grad_w_hh = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.mm(dg2d, w_ih).view(B, H, W, C)
+        if ctx.needs_input_grad[1]:
+            grad_w_ih = torch.mm(dg2d.t(), x.reshape(-1, C))
+        if ctx.needs_input_grad[2]:
+            grad_b = dg2d.sum(0)
+        if ctx.needs_input_grad[3]:
+            # dW_hh[k] = sum_t dgates_t^T h_{t-1}: pair every step but the first with the
+            # hidden state of the step before it, over the whole map at once.
+            out5 = out.view(B, H, W, ndir, D)
+            grad_w_hh = w_hh.new_zeros(w_hh.shape)
+            for s, (orient, reverse) in enumerate(dirs):
+                dim = 1 if orient == 'v' else 2
+                length = out5.shape[dim]
+                if length < 2:
+                    continue
+                later = slice(0, length - 1) if reverse else slice(1, length)
+                earlier = slice(1, length) if reverse else slice(0, length - 1)
+                sel_l = [slice(None)] * 3
+                sel_e = [slice(None)] * 3
+                sel_l[dim], sel_e[dim] = later, earlier
+                dg_s = dgates[tuple(sel_l) + (s,)].reshape(-1, four_d)
+                h_s = out5[tuple(sel_e) + (s,)].reshape(-1, D)
+                grad_w_hh[s] = torch.mm(dg_s.t(), h_s)
+        return grad_x, grad_w_ih, grad_b, grad_w_hh, None
+
+
+class FusedBiLSTM2D(BiLSTM2D):
+    """BiLSTM2D with fused input projections, batched recurrences and a lean backward.
+
+    Same constructor, parameters and state-dict keys as :class:`BiLSTM2D` (it keeps the
+    ``nn.LSTM`` modules as parameter holders), so public weights load into either and the two
+    can be swapped in a config with ``mixer_impl``. Only ``rnn_type='lstm'`` is supported.
+    """
+
+    def __init__(self, dim: int, hidden_size: int, rnn_type: str = 'lstm',
+                 bidirectional: bool = True, union: str = 'cat', with_fc: bool = True):
+        if rnn_type != 'lstm':
+            raise ValueError(f"FusedBiLSTM2D only implements rnn_type='lstm', got {rnn_type!r}; "
+                             "use mixer_impl='reference' (or 'auto') for GRU/RNN")
+        super().__init__(dim, hidden_size, rnn_type, bidirectional, union, with_fc)
+        self.bidirectional = bidirectional
+        dirs, self._param_names = [], []
+        for orient, rnn in (('v', self.rnn_v), ('h', self.rnn_h)):
+            if rnn is None:
+                continue
+            prefix = 'rnn_v' if orient == 'v' else 'rnn_h'
+            for reverse in ((False, True) if bidirectional else (False,)):
+                dirs.append((orient, reverse))
+                self._param_names.append((prefix, '_reverse' if reverse else ''))
+        self.dirs = tuple(dirs)
+
+    def _fused_params(self):
+        w_ih, bias, w_hh = [], [], []
+        for prefix, suffix in self._param_names:
+            rnn = getattr(self, prefix)
+            w_ih.append(getattr(rnn, 'weight_ih_l0' + suffix))
+            w_hh.append(getattr(rnn, 'weight_hh_l0' + suffix))
+            bias.append(getattr(rnn, 'bias_ih_l0' + suffix) + getattr(rnn, 'bias_hh_l0' + suffix))
+        return torch.cat(w_ih), torch.cat(bias), torch.stack(w_hh)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[-1] != self.dim:
+            raise ValueError(f'Expected a (B, H, W, {self.dim}) input, got {tuple(x.shape)}')
+        if x.device.type != 'cpu' or torch.is_autocast_enabled(x.device.type):
+            # cuDNN's LSTM (or autocast's dtype policy) on the same parameters.
+            return super().forward(x)
+        w_ih, bias, w_hh = self._fused_params()
+        out = _FusedLSTM2DFunction.apply(x.contiguous(), w_ih, bias, w_hh, self.dirs)
+        if self.union == 'add':
+            half = out.shape[-1] // 2
+            out = out[..., :half] + out[..., half:]
+        return self.fc(out) if self.fc is not None else out
