@@ -1,0 +1,100 @@
+"""Loading checkpoints without executing code from them.
+
+torch >= 2.6 loads with ``weights_only=True``: the unpickler only rebuilds tensors, containers
+and globals that were explicitly allowed. mmengine 0.10.7 saves a few more objects in every
+checkpoint (found by saving one with a ``Runner`` and listing the globals its pickle names):
+
+- ``mmengine.logging.history_buffer.HistoryBuffer`` (the message hub's logged scalars), whose
+  ``statistics_methods`` dict pickles its functions as ``getattr(HistoryBuffer, 'mean')`` etc.;
+- numpy arrays and scalars (``numpy.ndarray``, ``numpy.dtype`` and the numeric dtypes'
+  classes, ``multiarray._reconstruct``, ``multiarray.scalar``), e.g. the ETA and best scores
+  in the runtime info.
+
+:func:`register_mmengine_safe_globals` allows exactly these, so mmengine's ``load_from``,
+``resume`` and ``tools/test.py`` work with the safe default. ``getattr`` is not allowed in
+general (``getattr(f, '__globals__')`` leads to ``os.system``): the name ``builtins.getattr`` is
+bound to a function that only returns HistoryBuffer's registered statistics methods.
+"""
+import os.path as osp
+import pickle
+from typing import Any, Union
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+
+_registered = False
+# HistoryBuffer's built-in statistics, stored as functions in every instance's
+# ``statistics_methods`` and pickled as getattr(HistoryBuffer, name).
+_HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stands in for ``builtins.getattr`` inside ``weights_only`` unpickling."""
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_METHODS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint: only '
+        f'HistoryBuffer.{{{",".join(_HISTORY_BUFFER_METHODS)}}} are')
+
+
+def _numpy_globals() -> list:
+    """numpy's pickle entry points under their numpy 2 and numpy 1 module paths."""
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    entries = [np.ndarray, np.dtype]
+    for module in ('numpy._core.multiarray', 'numpy.core.multiarray'):
+        entries.append((multiarray._reconstruct, f'{module}._reconstruct'))
+        entries.append((multiarray.scalar, f'{module}.scalar'))
+    # Unpickling a dtype ends in BUILD on the instance, which torch checks by its class
+    # (numpy >= 1.25: numpy.dtypes.Float64DType, ...): the numeric dtypes only.
+    entries += [type(np.dtype(name)) for name in (
+        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64',
+        'float16', 'float32', 'float64')]
+    return entries
+
+
+def register_mmengine_safe_globals() -> None:
+    """Allow the non-tensor objects of mmengine checkpoints in ``weights_only`` loading.
+
+    Idempotent; called when :mod:`mmseq.utils` is imported (``tools/train.py``,
+    ``tools/test.py`` and every mmseq entry point import it).
+    """
+    global _registered
+    if _registered:
+        return
+    torch.serialization.add_safe_globals(
+        [HistoryBuffer, (_history_buffer_getattr, 'builtins.getattr')] + _numpy_globals())
+    _registered = True
+
+
+def load_checkpoint_weights_only(path: Union[str, 'osp.PathLike'],
+                                 map_location: Any = 'cpu') -> Any:
+    """Load a checkpoint file without running code from it.
+
+    ``.safetensors`` files are read with safetensors; anything else with
+    ``torch.load(weights_only=True)`` and mmengine's allow-list.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RuntimeError: the pickle names a global outside the allow-list (the message names the
+            file and the global).
+    """
+    path = str(path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    if path.endswith('.safetensors'):
+        from safetensors.torch import load_file
+        device = map_location if isinstance(map_location, str) else 'cpu'
+        return load_file(path, device=device)
+    register_mmengine_safe_globals()
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = str(err).split('\n')
+        detail = next((line for line in detail if 'Unsupported' in line or 'not allowed' in line
+                       or 'unrecognized' in line), detail[0]).strip()
+        raise RuntimeError(
+            f'refusing to load checkpoint {path}: it contains Python objects that are not '
+            f'tensors or allow-listed mmengine/numpy objects, and unpickling them could run '
+            f'code. ({detail}) Load it with torch.load(weights_only=False) only if you trust '
+            f'where the file came from.') from err

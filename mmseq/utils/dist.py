@@ -1,0 +1,141 @@
+"""Distributed runs on machines without CUDA (torch.distributed with gloo).
+
+mmengine 0.10.7 assumes GPUs in two places: its ``pytorch``/``slurm`` launchers call
+``torch.cuda.set_device(local_rank)`` before ``init_process_group``, and it wraps the model in
+DDP with ``device_ids=[LOCAL_RANK]``, which DDP rejects for CPU modules. It skips its own init
+when a process group already exists and takes ``device_ids`` from ``model_wrapper_cfg`` over
+its default, so :func:`setup_cpu_distributed` initialises gloo itself and sets
+``device_ids=None``. The tools call it only when CUDA is unavailable: GPU runs go through
+mmengine untouched (nccl, one device per process).
+"""
+import contextlib
+import datetime
+import os
+import subprocess
+from typing import Iterator, Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+_LAUNCHERS = ('pytorch', 'slurm')
+
+
+def _slurm_env() -> None:
+    """RANK / WORLD_SIZE / MASTER_* from slurm's variables, as mmengine's slurm launcher."""
+    for key in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST'):
+        if key not in os.environ:
+            raise RuntimeError(f'--launcher slurm needs ${key}; run the tool through srun '
+                               '(tools/slurm_train.sh / tools/slurm_test.sh)')
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(
+            f'scontrol show hostname {node_list} | head -n1')
+
+
+def _replace_sync_bn(node, found: list):
+    """Turn every ``type='SyncBN'`` in a config tree into ``'BN'`` (SyncBN needs CUDA)."""
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            found.append(node['type'])
+            node['type'] = 'BN'
+        for value in node.values():
+            _replace_sync_bn(value, found)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _replace_sync_bn(value, found)
+
+
+def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
+    """Prepare a distributed run on CPU: gloo process group and a CPU-capable DDP wrapper.
+
+    Does nothing (returns False) for ``launcher='none'`` or when CUDA is available.
+
+    Otherwise it initialises the default process group with the gloo backend from the
+    launcher's environment (``torchrun``: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; slurm:
+    SLURM_*), and edits ``cfg`` in place: ``env_cfg.dist_cfg.backend='gloo'``,
+    ``model_wrapper_cfg.device_ids=None``, SyncBN layers replaced by BN (batch statistics
+    per process, as SyncBN cannot run on CPU tensors). Each change is logged.
+
+    Returns:
+        bool: True if this call initialised the process group (the caller then owns it and
+        should release it with :func:`destroy_distributed`, e.g. via :func:`distributed_session`).
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if launcher not in _LAUNCHERS:
+        raise ValueError(f'launcher {launcher!r} cannot run without CUDA here; '
+                         f'use one of {_LAUNCHERS} or "none"')
+    if not dist.is_available():
+        raise RuntimeError('torch.distributed is not available in this torch build')
+
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    backend = dist_cfg.pop('backend', 'gloo')
+    if backend != 'gloo':
+        print_log(f'CUDA is not available: using the gloo backend instead of {backend!r}',
+                  logger='current')
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+
+    # DDP on CPU modules takes device_ids=None. Other wrapper options keep mmengine's
+    # defaults (broadcast_buffers=False, find_unused_parameters from the config).
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+    found: list = []
+    _replace_sync_bn(cfg.get('model'), found)
+    if found:
+        print_log(f'CUDA is not available: {len(found)} SyncBN config(s) run as BN '
+                  '(per-process batch statistics)', logger='current')
+    if cfg.get('sync_bn') is not None:
+        print_log('CUDA is not available: ignoring sync_bn=' + repr(cfg.pop('sync_bn')),
+                  logger='current')
+
+    if dist.is_initialized():
+        return False
+    if launcher == 'slurm':
+        _slurm_env()
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        if key not in os.environ:
+            raise RuntimeError(f'--launcher {launcher} needs ${key}; start the tool with '
+                               'tools/dist_train.sh / tools/dist_test.sh (torchrun)')
+    os.environ.setdefault('LOCAL_RANK', '0')
+    timeout = dist_cfg.pop('timeout', None)
+    if timeout is not None:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=timeout)
+    dist.init_process_group(
+        backend='gloo',
+        rank=int(os.environ['RANK']),
+        world_size=int(os.environ['WORLD_SIZE']),
+        **dist_cfg)
+    return True
+
+
+def destroy_distributed() -> None:
+    """Release the default process group if one exists.
+
+    A gloo job whose process group is still alive at interpreter exit can abort with
+    ``terminate called without an active exception`` after its work is done.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def distributed_session(cfg: Config, launcher: str) -> Iterator[Optional[bool]]:
+    """``with distributed_session(cfg, launcher):`` sets up CPU distribution when needed and
+    destroys the process group on the way out, also when the body raises."""
+    owned = setup_cpu_distributed(cfg, launcher)
+    try:
+        yield owned
+    finally:
+        if owned or (launcher != 'none' and not torch.cuda.is_available()):
+            destroy_distributed()
