@@ -63,3 +63,56 @@ def build_model(task: str, **backbone_overrides):
     init_default_scope(scope)
     model = MODELS.build(cfg)
     return model.eval()
+
+
+def write_cls_train_config(path: str, data_root: str, max_epochs: int = 3,
+                           checkpoint_hook: str = 'mmseq.AtomicCheckpointHook',
+                           extra: str = '') -> str:
+    """A deterministic CPU training config of the tiny classifier on ``make_imagenet`` data:
+    no random augmentation, no drop path, SGD, one checkpoint per epoch."""
+    text = f'''
+custom_imports = {IMPORTS!r}
+default_scope = 'mmpretrain'
+model = {classifier_cfg(num_classes=4)!r}
+pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(28, 28)),
+            dict(type='PackInputs')]
+train_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(type='ImageNet', data_root={data_root!r}, split='train', pipeline=pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+test_dataloader = dict(
+    batch_size=4, num_workers=0,
+    dataset=dict(type='ImageNet', data_root={data_root!r}, split='val', pipeline=pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+test_evaluator = dict(type='Accuracy', topk=(1, ))
+test_cfg = dict()
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max={max_epochs}, by_epoch=True)]
+train_cfg = dict(by_epoch=True, max_epochs={max_epochs})
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=1),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type={checkpoint_hook!r}, interval=1, max_keep_ckpts=1),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+               mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))
+randomness = dict(seed=1234, deterministic=True)
+log_level = 'WARNING'
+'''
+    with open(path, 'w') as f:
+        f.write(text + extra)
+    return path
+
+
+def make_cls_data(root: str) -> str:
+    from mmseq.utils.synthetic_data import make_imagenet
+    make_imagenet(root, num_classes=4, per_class=4, size=32, val_per_class=1, seed=0)
+    return root
+
+
+def subprocess_env() -> dict:
+    import os
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+               PYTHONPATH=os.pathsep.join([REPO, osp.dirname(osp.abspath(__file__))]))
+    return env
