@@ -1,0 +1,157 @@
+"""Effective receptive fields of every block of one or more models, side by side (paper Sec. 4.5
+and App. D, eqs. 8-9).
+
+For each block, the summed centre output (all channels at the centre of the block's output map,
+summed over the batch) is differentiated w.r.t. the preprocessed input images; the positive part
+is summed over images and channels (eq. 8), mapped through log10(x + 1) (eq. 9) and rescaled to
+[0, 1] across all compared models and blocks.
+
+Blocks are found by backbone type (Sequencer: ``backbone.stages.*.blocks.*``; ConvNeXt:
+``backbone.stages.*.*``; ResNet: ``backbone.layer*.*``; Swin: ``backbone.stages.*.blocks.*``;
+ViT/DeiT: ``backbone.layers.*``) or by ``--layers PATTERN --layout LAYOUT``.
+
+Example (paper Fig. 5 / App. D at 224 px, 50 validation images)::
+
+    python tools/analysis/erf.py configs/seq2d_s_in1k.py \
+        .venv/lib/python3.11/site-packages/mmpretrain/.mim/configs/convnext/convnext-tiny_32xb128_in1k.py \
+        --checkpoints seq2d_s.pth convnext-tiny.pth --names Seq2D-S ConvNeXt-T \
+        --images data/imagenet/val --num-images 50 --resolution 224 --out-dir work_dirs/erf
+
+Writes ``erf.png`` (rows: models, columns: blocks), ``erf.json`` (per block: output size,
+score range, mean score on/off the centre row and column, area ratios) and ``erf_maps.npz``
+(raw scores S per block, key ``"<model>/<module name>"``).
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import torch
+from mmengine.config import DictAction
+from mmengine.utils import ProgressBar
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmseq.utils.analysis import (build_model, erf_contributions, erf_layers,  # noqa: E402
+                                  erf_score, erf_summary, list_images, load_config,
+                                  load_inputs, pipeline_at_resolution, rescale_scores,
+                                  test_pipeline_of)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Effective receptive fields of every block')
+    p.add_argument('configs', nargs='+', help='one config per compared model')
+    p.add_argument('--checkpoints', nargs='+', default=None,
+                   help='one per config; "none" keeps the random initialisation')
+    p.add_argument('--names', nargs='+', default=None, help='labels (default: config names)')
+    p.add_argument('--images', required=True, help='folder of images (searched recursively)')
+    p.add_argument('--num-images', type=int, default=50)
+    p.add_argument('--resolution', type=int, default=224, help='input size (224, 448 in App. D)')
+    p.add_argument('--batch-size', type=int, default=4)
+    p.add_argument('--layers', nargs='+', default=None,
+                   help='module-name pattern per config instead of the default blocks '
+                        '("*" matches one name segment), e.g. backbone.stages.*.*')
+    p.add_argument('--layout', nargs='+', default=None, choices=['nchw', 'nhwc', 'tokens'],
+                   help='output layout of the --layers modules, per config')
+    p.add_argument('--rescale', default='global', choices=['global', 'model', 'block'],
+                   help='rescale to [0, 1] over all models and blocks (paper), per model, '
+                        'or per block')
+    p.add_argument('--out-dir', required=True)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--cmap', default='viridis')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                   help='overrides applied to every config')
+    args = p.parse_args(argv)
+    n = len(args.configs)
+    for key in ('checkpoints', 'names', 'layers', 'layout'):
+        value = getattr(args, key)
+        if value is not None and len(value) != n:
+            p.error(f'--{key} needs one entry per config ({n}), got {len(value)}')
+    if (args.layers is None) != (args.layout is None):
+        p.error('--layers and --layout go together')
+    return args
+
+
+def plot(rescaled, names, out_file, cmap):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    cols = max(len(maps) for maps in rescaled.values())
+    rows = len(rescaled)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols + 0.6, 1.4 * rows + 0.3),
+                             squeeze=False)
+    image = None
+    for r, name in enumerate(names):
+        maps = rescaled[name]
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= len(maps):
+                ax.axis('off')
+                continue
+            image = ax.imshow(list(maps.values())[c], cmap=cmap, vmin=0, vmax=1)
+            ax.set_title(f'block {c + 1}', fontsize=7)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01)
+    fig.savefig(out_file, dpi=72)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.out_dir, exist_ok=True)
+    paths = list_images(args.images, args.num_images)
+    n = len(args.configs)
+    names = args.names or [osp.splitext(osp.basename(c))[0] for c in args.configs]
+    if len(set(names)) != n:
+        raise ValueError(f'model names must be unique, got {names}; pass --names')
+    checkpoints = [None if c in (None, 'none') else c for c in (args.checkpoints or [None] * n)]
+
+    scores, report = {}, dict(resolution=args.resolution, num_images=len(paths),
+                              rescale=args.rescale, models=[])
+    for i, (config, ckpt, name) in enumerate(zip(args.configs, checkpoints, names)):
+        cfg = load_config(config, args.cfg_options)
+        model = build_model(cfg, ckpt, args.device)
+        pattern = args.layers[i] if args.layers else None
+        layout = args.layout[i] if args.layout else None
+        layers = erf_layers(model, pattern, layout)
+        pipeline = pipeline_at_resolution(test_pipeline_of(cfg), args.resolution)
+
+        def batches():
+            for s in range(0, len(paths), args.batch_size):
+                yield load_inputs(model, paths[s:s + args.batch_size], pipeline).to(args.device)
+
+        print(f'{name}: {len(layers)} blocks x {len(paths)} images at {args.resolution} px')
+        bar = ProgressBar(len(layers) * math.ceil(len(paths) / args.batch_size))
+        results = erf_contributions(model, batches(), layers, progress=bar.update)
+        print()
+        scores[name] = {layer: erf_score(r['contribution']) for layer, r in results.items()}
+        report['models'].append(dict(
+            name=name, config=config, checkpoint=ckpt,
+            blocks=[dict(name=layer, **erf_summary(r['contribution'], r['out_hw']))
+                    for layer, r in results.items()]))
+        del model
+
+    rescaled = rescale_scores(scores, args.rescale)
+    png = osp.join(args.out_dir, 'erf.png')
+    plot(rescaled, names, png, args.cmap)
+    np.savez_compressed(osp.join(args.out_dir, 'erf_maps.npz'), **{
+        f'{name}/{layer}': s.astype(np.float32)
+        for name, maps in scores.items() for layer, s in maps.items()})
+    with open(osp.join(args.out_dir, 'erf.json'), 'w') as f:
+        json.dump(report, f, indent=1)
+    for m in report['models']:
+        ratios = ' '.join(f'{b["cross_ratio"]:.2f}' for b in m['blocks'])
+        print(f'{m["name"]}: on-/off-centre-cross score ratio per block: {ratios}')
+    print(f'wrote {png}, erf.json and erf_maps.npz in {args.out_dir}')
+
+
+if __name__ == '__main__':
+    if 'OMP_NUM_THREADS' not in os.environ:
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    main()
