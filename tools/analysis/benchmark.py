@@ -6,8 +6,8 @@ once, so machine noise is spread over all of them; the report gives medians over
 ratios against timm's ``sequencer2d_s``.
 
 Memory: on CPU the peak RSS during the step minus the RSS just before it (sampled by a thread
-from /proc/self/statm; glibc is told to return large blocks to the OS right away so freed
-memory does not hide in its caches); on CUDA ``max_memory_allocated`` minus the allocation
+from /proc/self/statm; glibc's free lists are trimmed with ``malloc_trim`` before each step so
+memory freed by earlier steps does not hide the step's own growth); on CUDA ``max_memory_allocated`` minus the allocation
 before the step.
 
 Examples::
@@ -26,15 +26,8 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
-# Large blocks straight from/to the OS: RSS then follows what the step really holds.
-if sys.platform.startswith('linux') and 'MALLOC_MMAP_THRESHOLD_' not in os.environ \
-        and __name__ == '__main__':
-    os.environ['MALLOC_MMAP_THRESHOLD_'] = '131072'
-    os.environ['MALLOC_TRIM_THRESHOLD_'] = '131072'
-    os.execv(sys.executable, [sys.executable] + sys.argv)
-
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
+import torch
+import torch.nn as nn
 
 TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
                  hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
@@ -103,25 +96,44 @@ def model_factories() -> Dict[str, Callable[[], nn.Module]]:
     return factories
 
 
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
+
+
+def _rss_bytes(fd: Optional[int] = None) -> int:
+    if fd is None:
+        with open('/proc/self/statm', 'rb') as f:
+            return int(f.read().split()[1]) * PAGE
+    return int(os.pread(fd, 128, 0).split()[1]) * PAGE
+
+
+def _malloc_trim():
+    """Give glibc's cached free memory back to the OS (no-op elsewhere)."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 class PeakRSS:
     """Samples the process RSS in a thread while the block runs."""
 
-    def __init__(self, interval: float = 5e-4):
+    def __init__(self, interval: float = 1e-3):
         self.interval = interval
         self.peak = self.base = 0
         self._stop = threading.Event()
 
     def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.interval)
+        fd = os.open('/proc/self/statm', os.O_RDONLY)
+        try:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, _rss_bytes(fd))
+                time.sleep(self.interval)
+        finally:
+            os.close(fd)
 
     def __enter__(self):
+        _malloc_trim()
         self.base = self.peak = _rss_bytes()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

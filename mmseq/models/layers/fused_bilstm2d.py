@@ -66,7 +66,10 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
             ctx.needs_input_grad[2] or ctx.needs_input_grad[3]
         groups = _groups(dirs, H, W)
         w_hh_t = [w_hh[slots].transpose(1, 2) for _, slots in groups]
-        state = [(None, None)] * len(groups)
+        # Hidden states time-major per group: step t writes hs[t] in place, which is also the
+        # next step's matmul operand; the (B, H, W, ndir*D) layout is filled once at the end.
+        hs = [x.new_empty(length, len(slots), B * H * W // length, D) for length, slots in groups]
+        cells = [None] * len(groups)
         saved_gates = [[] for _ in groups]
         saved_cells = [[] for _ in groups]
         for t in range(max(length for length, _ in groups)):
@@ -74,32 +77,36 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
                 if t >= length:
                     continue
                 k = len(slots)
-                idx = [_time_index(length, t, dirs[s][1]) for s in slots]
-                g = torch.stack([_step_view(gates5, dirs[s][0], i, s)
-                                 for s, i in zip(slots, idx)])
+                g = torch.stack([
+                    _step_view(gates5, dirs[s][0], _time_index(length, t, dirs[s][1]), s)
+                    for s in slots])
                 g = g.view(k, -1, four_d)
-                h, c = state[gi]
-                if h is not None:
-                    g.baddbmm_(h, w_hh_t[gi])
-                # PyTorch gate order: input, forget, cell candidate, output.
-                g[..., :2 * D].sigmoid_()
-                g[..., 2 * D:3 * D].tanh_()
-                g[..., 3 * D:].sigmoid_()
-                i_g, f_g, c_g, o_g = g.split(D, dim=-1)
+                if t > 0:
+                    g.baddbmm_(hs[gi][t - 1], w_hh_t[gi])
+                # Gate order here: input, forget, output (sigmoid), cell candidate (tanh).
+                g[..., :3 * D].sigmoid_()
+                g[..., 3 * D:].tanh_()
+                i_g, f_g, o_g, c_g = g.split(D, dim=-1)
+                c = cells[gi]
                 if c is None:
                     c = i_g * c_g
                 elif save:
                     c = torch.addcmul(f_g * c, i_g, c_g)
                 else:
                     c = c.mul_(f_g).addcmul_(i_g, c_g)
-                h = o_g * torch.tanh(c)
-                state[gi] = (h, c)
-                hv = h.view(k, B, -1, D)
-                for n, (s, i) in enumerate(zip(slots, idx)):
-                    _step_view(out5, dirs[s][0], i, s).copy_(hv[n])
+                cells[gi] = c
+                torch.mul(o_g, torch.tanh(c), out=hs[gi][t])
                 if save:
                     saved_gates[gi].append(g)
                     saved_cells[gi].append(c)
+        for gi, (length, slots) in enumerate(groups):
+            for n, s in enumerate(slots):
+                orient, reverse = dirs[s]
+                src = hs[gi][:, n].view(length, B, -1, D)
+                if reverse:
+                    src = src.flip(0)
+                src = src.permute(1, 0, 2, 3) if orient == 'v' else src.permute(1, 2, 0, 3)
+                out5[:, :, :, s].copy_(src)
         if save:
             ctx.save_for_backward(x, w_ih, w_hh, out)
             ctx.saved_gates = saved_gates
@@ -128,7 +135,7 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
                 idx = [_time_index(length, t, dirs[s][1]) for s in slots]
                 g = ctx.saved_gates[gi][t]
                 c = ctx.saved_cells[gi][t]
-                i_g, f_g, c_g, o_g = g.split(D, dim=-1)
+                i_g, f_g, o_g, c_g = g.split(D, dim=-1)
                 dh = torch.stack([_step_view(grad_out5, dirs[s][0], i, s)
                                   for s, i in zip(slots, idx)]).view(k, -1, D)
                 if dh_rec[gi] is not None:
@@ -139,7 +146,7 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
                 if dc_next[gi] is not None:
                     dc = dc + dc_next[gi]
                 dg = torch.empty_like(g)
-                di, df, dcg, do = dg.split(D, dim=-1)
+                di, df, do, dcg = dg.split(D, dim=-1)
                 torch.mul(dc * c_g, i_g * (1 - i_g), out=di)
                 if t > 0:
                     torch.mul(dc * ctx.saved_cells[gi][t - 1], f_g * (1 - f_g), out=df)
@@ -208,13 +215,20 @@ class FusedBiLSTM2D(BiLSTM2D):
         self.dirs = tuple(dirs)
 
     def _fused_params(self):
+        """Concatenated weights with folded biases, gates reordered from PyTorch's
+        (i, f, g, o) to (i, f, o, g) so one sigmoid and one tanh cover them."""
         w_ih, bias, w_hh = [], [], []
         for prefix, suffix in self._param_names:
             rnn = getattr(self, prefix)
             w_ih.append(getattr(rnn, 'weight_ih_l0' + suffix))
             w_hh.append(getattr(rnn, 'weight_hh_l0' + suffix))
             bias.append(getattr(rnn, 'bias_ih_l0' + suffix) + getattr(rnn, 'bias_hh_l0' + suffix))
-        return torch.cat(w_ih), torch.cat(bias), torch.stack(w_hh)
+        ndir, D = len(w_ih), self.hidden_size
+        order = [0, 1, 3, 2]
+        w_ih = torch.stack(w_ih).view(ndir, 4, D, -1)[:, order].reshape(ndir * 4 * D, -1)
+        bias = torch.stack(bias).view(ndir, 4, D)[:, order].reshape(-1)
+        w_hh = torch.stack(w_hh).view(ndir, 4, D, D)[:, order].reshape(ndir, 4 * D, D)
+        return w_ih, bias, w_hh
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[-1] != self.dim:
