@@ -75,7 +75,7 @@ def default_resolutions(cfg: Config, low: int = 112, high: int = 448) -> List[in
     return list(range(start, high + 1, step))
 
 
-def test_pipeline_of(cfg: Config) -> list:
+def get_test_pipeline(cfg: Config) -> list:
     if cfg.get('test_dataloader') and cfg.test_dataloader.get('dataset'):
         return copy.deepcopy(list(cfg.test_dataloader.dataset.pipeline))
     if cfg.get('test_pipeline'):
@@ -368,7 +368,8 @@ def erf_summary(contribution: np.ndarray, out_hw: Tuple[int, int]) -> dict:
     return dict(
         out_hw=list(out_hw), score_max=float(score.max()), score_mean=float(score.mean()),
         cross_mean=on, off_cross_mean=off,
-        cross_ratio=on / off if off > 0 else float('inf') if on > 0 else float('nan'),
+        # None when nothing lies off the cross (a single Sequencer block): strict JSON.
+        cross_ratio=on / off if off > 0 else None,
         area_ratio={str(t): area_for_fraction(contribution, t) for t in (0.2, 0.3, 0.5, 0.99)})
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmseq.utils.analysis import (build_model, erf_contributions, erf_layers,  # noqa: E402
                                   erf_score, erf_summary, list_images, load_config,
                                   load_inputs, pipeline_at_resolution, rescale_scores,
-                                  test_pipeline_of)
+                                  get_test_pipeline)
 
 
 def parse_args(argv=None):
@@ -120,7 +120,7 @@ def main(argv=None):
         pattern = args.layers[i] if args.layers else None
         layout = args.layout[i] if args.layout else None
         layers = erf_layers(model, pattern, layout)
-        pipeline = pipeline_at_resolution(test_pipeline_of(cfg), args.resolution)
+        pipeline = pipeline_at_resolution(get_test_pipeline(cfg), args.resolution)
 
         def batches():
             for s in range(0, len(paths), args.batch_size):
@@ -146,7 +146,8 @@ def main(argv=None):
     with open(osp.join(args.out_dir, 'erf.json'), 'w') as f:
         json.dump(report, f, indent=1)
     for m in report['models']:
-        ratios = ' '.join(f'{b["cross_ratio"]:.2f}' for b in m['blocks'])
+        ratios = ' '.join('inf' if b['cross_ratio'] is None else f'{b["cross_ratio"]:.2f}'
+                          for b in m['blocks'])
         print(f'{m["name"]}: on-/off-centre-cross score ratio per block: {ratios}')
     print(f'wrote {png}, erf.json and erf_maps.npz in {args.out_dir}')
 

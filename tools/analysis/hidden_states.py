@@ -30,7 +30,7 @@ from mmengine.registry import init_default_scope
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmseq.utils.analysis import (build_model, load_config, load_inputs,  # noqa: E402
                                   mixer_hidden_states, pipeline_at_resolution,
-                                  test_pipeline_of)
+                                  get_test_pipeline)
 
 TITLES = dict(vertical='vertical LSTM', horizontal='horizontal LSTM', fusion='channel fusion')
 
@@ -117,7 +117,7 @@ def main(argv=None):
     os.makedirs(args.out_dir, exist_ok=True)
     cfg = load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint, args.device)
-    pipeline = pipeline_at_resolution(test_pipeline_of(cfg), args.resolution)
+    pipeline = pipeline_at_resolution(get_test_pipeline(cfg), args.resolution)
     inputs = load_inputs(model, [args.image], pipeline).to(args.device)
     name, states = mixer_hidden_states(model, inputs, args.stage, args.block)
     states = {k: v[0].float().cpu().numpy() for k, v in states.items()}

@@ -34,7 +34,7 @@ from mmengine.utils import ProgressBar
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmseq.utils.analysis import (build_model, default_resolutions,  # noqa: E402
-                                  load_config, pipeline_at_resolution, test_pipeline_of,
+                                  load_config, pipeline_at_resolution, get_test_pipeline,
                                   train_resolution)
 
 
@@ -69,7 +69,7 @@ def build_loader(cfg, resolution, args):
     if not loader_cfg:
         raise KeyError('the config has no test_dataloader / val_dataloader')
     dataset = loader_cfg.dataset
-    dataset.pipeline = pipeline_at_resolution(test_pipeline_of(cfg), resolution)
+    dataset.pipeline = pipeline_at_resolution(get_test_pipeline(cfg), resolution)
     if args.data_root:
         dataset.data_root = args.data_root
     if args.max_images:
@@ -130,7 +130,7 @@ def main(argv=None):
     report = dict(models=[])
     for config, ckpt, name in zip(args.configs, checkpoints, names):
         cfg = load_config(config, args.cfg_options)
-        train_res = train_resolution(test_pipeline_of(cfg))
+        train_res = train_resolution(get_test_pipeline(cfg))
         resolutions = sorted(set(args.resolutions or default_resolutions(cfg)) | {train_res})
         model = build_model(cfg, ckpt, args.device)
         init_default_scope(cfg.get('default_scope', 'mmpretrain'))
