@@ -1,0 +1,117 @@
+"""tools/analysis/hidden_states.py and mixer_hidden_states: the hooked states equal the
+vertical / horizontal LSTMs and the fusion recomputed by hand on the block's input."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mmseq.models.layers.bilstm2d import BiLSTM2D
+from mmseq.utils.analysis import (as_reference_mixer, build_model, load_config,
+                                  mixer_hidden_states)
+from mmseq.utils.synthetic_data import make_imagenet
+
+TINY_SEQ = (
+    "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"
+    "model = dict(backbone=dict(arch=dict(_delete_=True, layers=[2, 1, 1, 1], "
+    "patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8], "
+    "mlp_ratios=[2, 2, 2, 2]), drop_path_rate=0.), head=dict(in_channels=32, num_classes=10))\n"
+    "data_preprocessor = dict(num_classes=10)\n")
+
+
+@pytest.fixture
+def tiny_config(tmp_path, repo_root):
+    path = tmp_path / 'tiny_seq.py'
+    path.write_text(TINY_SEQ.format(root=repo_root))
+    return str(path)
+
+
+def test_states_match_lstms_run_by_hand(tiny_config):
+    torch.manual_seed(0)
+    model = build_model(load_config(tiny_config))  # mixer_impl 'auto': the fused mixer
+    backbone = model.backbone
+    block = backbone.stages[0].blocks[1]
+    fused = block.token_mixer
+    assert type(fused) is not BiLSTM2D, 'the test should cover a non-reference mixer'
+    x = torch.randn(2, 3, 70, 112)  # 10 x 16 tokens: rows and columns differ
+    name, states = mixer_hidden_states(model, x, stage=0, block=-1)
+    assert name == 'backbone.stages.0.blocks.1'
+    assert block.token_mixer is fused  # restored
+    assert states['vertical'].shape == (2, 10, 16, 8)
+    assert states['horizontal'].shape == (2, 10, 16, 8)
+    assert states['fusion'].shape == (2, 10, 16, 16)
+
+    ref = as_reference_mixer(fused)
+    with torch.no_grad():
+        tokens = backbone.stages[0].blocks[0](backbone.embed(x))
+        y = block.norm1(tokens)
+        for col in (0, 7, 15):  # a column is one vertical sequence
+            expected = ref.rnn_v(y[:, :, col])[0]
+            torch.testing.assert_close(states['vertical'][:, :, col], expected)
+        for row in (0, 9):  # a row is one horizontal sequence
+            torch.testing.assert_close(states['horizontal'][:, row], ref.rnn_h(y[:, row])[0])
+        # The fused mixer computes what the reference copy's fc saw.
+        torch.testing.assert_close(states['fusion'], fused(y), rtol=1e-4, atol=1e-5)
+
+
+def test_reference_copy_and_errors(tiny_config, tmp_path, repo_root):
+    cfg = load_config(tiny_config, {'model.backbone.union': 'vertical',
+                                    'model.backbone.mixer_impl': 'reference'})
+    model = build_model(cfg)
+    mixer = model.backbone.stages[0].blocks[0].token_mixer
+    assert as_reference_mixer(mixer) is mixer
+    _, states = mixer_hidden_states(model, torch.randn(1, 3, 56, 56), stage=1, block=0)
+    assert sorted(states) == ['fusion', 'vertical']  # no horizontal LSTM in this ablation
+    with pytest.raises(IndexError, match='stage 4'):
+        mixer_hidden_states(model, torch.randn(1, 3, 56, 56), stage=4)
+    with pytest.raises(IndexError, match='block 1'):
+        mixer_hidden_states(model, torch.randn(1, 3, 56, 56), stage=1, block=1)
+    with pytest.raises(TypeError, match='BiLSTM2D'):
+        as_reference_mixer(torch.nn.Linear(2, 2))
+
+
+def test_hidden_states_tool(tiny_config, tmp_path, repo_root):
+    make_imagenet(str(tmp_path / 'data'), num_classes=1, per_class=1, size=(100, 130),
+                  val_per_class=1)
+    image = str(tmp_path / 'data' / 'val' / 'ILSVRC2012_val_00000001.JPEG')
+    assert osp.isfile(image)
+    out = tmp_path / 'hs'
+    cmd = [sys.executable, osp.join(repo_root, 'tools', 'analysis', 'hidden_states.py'),
+           tiny_config, '--image', image, '--resolution', '112', '--num-channels', '3',
+           '--out-dir', str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    png = cv2.imread(str(out / 'hidden_states.png'))
+    assert png is not None and png.std() > 0
+    report = json.loads((out / 'hidden_states.json').read_text())
+    assert report['block'] == 'backbone.stages.0.blocks.1'
+    expected = dict(vertical=[16, 16, 8], horizontal=[16, 16, 8], fusion=[16, 16, 16])
+    for key, shape in expected.items():
+        state = report['states'][key]
+        assert state['shape'] == shape
+        assert len(state['shown_channels']) == 3
+        maps = np.array(state['shown_maps'])
+        assert maps.shape == (3, 16, 16) and np.isfinite(maps).all()
+        # The shown channels are the ones varying most over the map.
+        std = np.array(state['channel_std'])
+        assert std[state['shown_channels']].min() >= np.delete(
+            std, state['shown_channels']).max()
+
+
+    # The tool's channel choice, in-process (saves a second interpreter start).
+    spec = importlib.util.spec_from_file_location('hidden_states_tool', cmd[1])
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    state = np.zeros((4, 4, 6))
+    state[..., 2] = np.arange(16).reshape(4, 4)
+    assert tool.pick_channels(state, None, 1) == [2]
+    assert tool.pick_channels(state, [5, 0], 1) == [5, 0]
+    with pytest.raises(ValueError, match='out of range'):
+        tool.pick_channels(state, [6], 1)
