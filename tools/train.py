@@ -11,21 +11,19 @@ Distributed (GPUs with nccl, or CPUs with gloo when CUDA is unavailable)::
 """
 import argparse
 import importlib
-import logging
 import os
 import os.path as osp
 import sys
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 # A checkout works without `pip install -e .`.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # mmseq.utils also allow-lists the objects of mmengine checkpoints for weights_only loading,
 # which resume and load_from need on torch >= 2.6.
-from mmseq.utils import distributed_session  # noqa: E402
+from mmseq.utils import distributed_session, print_log_rank0  # noqa: E402
 
 # Mixed precision on CPU: mmengine's AmpOptimWrapper requires a GPU; this one autocasts to
 # bfloat16 instead (mmseq/engine/optim_wrapper.py).
@@ -70,8 +68,7 @@ def configure_amp(cfg: Config, amp: bool) -> None:
     wrapper_type = optim_wrapper.get('type', 'OptimWrapper')
     if amp:
         if wrapper_type in ('AmpOptimWrapper', CPU_AMP_WRAPPER):
-            print_log('mixed precision is already on in the config', logger='current',
-                      level=logging.WARNING)
+            print_log_rank0('--amp: mixed precision is already on in the config')
         elif wrapper_type != 'OptimWrapper':
             raise ValueError(f'--amp replaces OptimWrapper, but the config uses {wrapper_type}')
         else:
@@ -88,8 +85,9 @@ def configure_amp(cfg: Config, amp: bool) -> None:
         optim_wrapper.type = CPU_AMP_WRAPPER
         # bfloat16 has float32's exponent range: no loss scaling.
         optim_wrapper.pop('loss_scale', None)
-        print_log(f'CUDA is not available: mixed precision through {CPU_AMP_WRAPPER} '
-                  '(bfloat16 autocast)', logger='current')
+        optim_wrapper.pop('use_fsdp', None)
+        print_log_rank0(f'CUDA is not available: mixed precision through {CPU_AMP_WRAPPER} '
+                        '(bfloat16 autocast)')
 
 
 def build_runner(cfg: Config):

@@ -91,8 +91,8 @@ def load_checkpoint_weights_only(path: Union[str, 'osp.PathLike'],
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         detail = str(err).split('\n')
-        detail = next((line for line in detail if 'Unsupported' in line or 'not allowed' in line
-                       or 'unrecognized' in line), detail[0]).strip()
+        detail = next((line for line in detail if 'unsupported' in line.lower()
+                       or 'not allowed' in line or 'unrecognized' in line), detail[0]).strip()
         raise RuntimeError(
             f'refusing to load checkpoint {path}: it contains Python objects that are not '
             f'tensors or allow-listed mmengine/numpy objects, and unpickling them could run '

@@ -38,6 +38,12 @@ def _slurm_env() -> None:
             f'scontrol show hostname {node_list} | head -n1')
 
 
+def print_log_rank0(message: str) -> None:
+    """Log once per job before the Runner exists (every process would print otherwise)."""
+    if os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')) == '0':
+        print_log(message, logger='current')
+
+
 def _replace_sync_bn(node, found: list):
     """Turn every ``type='SyncBN'`` in a config tree into ``'BN'`` (SyncBN needs CUDA)."""
     if isinstance(node, dict):
@@ -77,8 +83,7 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
     backend = dist_cfg.pop('backend', 'gloo')
     if backend != 'gloo':
-        print_log(f'CUDA is not available: using the gloo backend instead of {backend!r}',
-                  logger='current')
+        print_log_rank0(f'CUDA is not available: the gloo backend instead of {backend!r}')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
 
     # DDP on CPU modules takes device_ids=None. Other wrapper options keep mmengine's
@@ -93,11 +98,10 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     found: list = []
     _replace_sync_bn(cfg.get('model'), found)
     if found:
-        print_log(f'CUDA is not available: {len(found)} SyncBN config(s) run as BN '
-                  '(per-process batch statistics)', logger='current')
+        print_log_rank0(f'CUDA is not available: {len(found)} SyncBN config(s) run as BN '
+             '(per-process batch statistics)')
     if cfg.get('sync_bn') is not None:
-        print_log('CUDA is not available: ignoring sync_bn=' + repr(cfg.pop('sync_bn')),
-                  logger='current')
+        print_log_rank0('CUDA is not available: ignoring sync_bn=' + repr(cfg.pop('sync_bn')))
 
     if dist.is_initialized():
         return False
