@@ -113,6 +113,61 @@ def make_cls_data(root: str) -> str:
 
 def subprocess_env() -> dict:
     import os
-    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1',
+    # One thread, and MKL's conditional numerical reproducibility: without it MKL may pick
+    # kernels by memory alignment, and two identical runs can differ in the last bits.
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MKL_CBWR='COMPATIBLE',
                PYTHONPATH=os.pathsep.join([REPO, osp.dirname(osp.abspath(__file__))]))
     return env
+
+
+def _write_iter_config(path: str, scope: str, model: dict, dataset: dict, max_iters: int,
+                       batch_size: int = 2) -> str:
+    text = f'''
+custom_imports = {IMPORTS!r}
+default_scope = {scope!r}
+model = {model!r}
+train_dataloader = dict(batch_size={batch_size}, num_workers=0,
+                        sampler=dict(type='DefaultSampler', shuffle=True),
+                        dataset={dataset!r})
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
+train_cfg = dict(type='IterBasedTrainLoop', max_iters={max_iters})
+default_hooks = dict(logger=dict(type='LoggerHook', interval=1),
+                     checkpoint=dict(type='mmseq.AtomicCheckpointHook', by_epoch=False,
+                                     interval={max_iters}))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+               mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0))
+randomness = dict(seed=0)
+log_level = 'WARNING'
+'''
+    with open(path, 'w') as f:
+        f.write(text)
+    return path
+
+
+def write_seg_train_config(path: str, data_root: str, max_iters: int = 2) -> str:
+    """Tiny Semantic FPN on ``make_ade20k`` data (ADE20KDataset, 150 classes)."""
+    from mmseq.utils.synthetic_data import make_ade20k
+    ade = make_ade20k(data_root, n_train=4, n_val=1, size=(42, 56))['root']
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', reduce_zero_label=True),
+                dict(type='PackSegInputs')]
+    dataset = dict(type='ADE20KDataset', data_root=ade, reduce_zero_label=True,
+                   data_prefix=dict(img_path='images/training',
+                                    seg_map_path='annotations/training'),
+                   pipeline=pipeline)
+    return _write_iter_config(path, 'mmseg', segmentor_cfg(num_classes=150), dataset,
+                              max_iters)
+
+
+def write_det_train_config(path: str, data_root: str, max_iters: int = 2) -> str:
+    """Tiny RetinaNet on ``make_coco`` data (CocoDataset, 80 classes)."""
+    from mmseq.utils.synthetic_data import make_coco
+    make_coco(data_root, n_train=4, n_val=1, size=(56, 84))
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                dict(type='PackDetInputs')]
+    dataset = dict(type='CocoDataset', data_root=data_root,
+                   ann_file='annotations/instances_train2017.json',
+                   data_prefix=dict(img='train2017/'),
+                   filter_cfg=dict(filter_empty_gt=True, min_size=1), pipeline=pipeline)
+    return _write_iter_config(path, 'mmdet', detector_cfg(num_classes=80), dataset,
+                              max_iters)

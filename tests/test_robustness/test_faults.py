@@ -1,0 +1,122 @@
+"""Faults: SIGKILL mid-training and --resume, a crash while a checkpoint is being written,
+a dead worker in a 2-process gloo job. All real processes on CPU, through the tools."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from _tiny import IMPORTS, REPO, make_cls_data, subprocess_env, write_cls_train_config
+
+pytestmark = pytest.mark.slow
+
+TRAIN = osp.join(REPO, 'tools/train.py')
+MAX_EPOCHS = 3  # 4 iterations per epoch (16 images, batch 4)
+
+
+def _fault_imports():
+    return dict(IMPORTS, imports=IMPORTS['imports'] + ['_fault_hooks'])
+
+
+def _train(cfg, work_dir, *args, timeout=240):
+    return subprocess.run([sys.executable, TRAIN, cfg, '--work-dir', str(work_dir), *args],
+                          env=subprocess_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _weights(path):
+    from mmseq.utils.checkpoint import load_checkpoint_weights_only
+    return load_checkpoint_weights_only(path)['state_dict']
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    diff = {k: (a[k].double() - b[k].double()).abs().max().item() for k in a}
+    assert max(diff.values()) == 0, {k: v for k, v in diff.items() if v}
+
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    return make_cls_data(str(tmp_path_factory.mktemp('imagenet')))
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory, data_root):
+    """Final weights of an uninterrupted run."""
+    tmp = tmp_path_factory.mktemp('reference')
+    cfg = write_cls_train_config(str(tmp / 'cfg.py'), data_root, MAX_EPOCHS)
+    proc = _train(cfg, tmp / 'work')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return _weights(tmp / 'work' / f'epoch_{MAX_EPOCHS}.pth')
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, data_root, reference):
+    marker = tmp_path / 'waiting_for_kill'
+    # Iteration 6 (0-based) is in the middle of epoch 2; epoch 1's checkpoint exists then.
+    extra = (f'custom_imports = {_fault_imports()!r}\n'
+             f'custom_hooks = [dict(type="WaitForKillHook", at_iter=5, marker={str(marker)!r})]\n')
+    cfg = write_cls_train_config(str(tmp_path / 'cfg.py'), data_root, MAX_EPOCHS, extra=extra)
+    work = tmp_path / 'work'
+    proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', str(work)],
+                            env=subprocess_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    while not marker.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+        assert time.time() < deadline, 'training never reached the kill point'
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    proc.stderr.close()
+    assert (work / 'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
+    assert not (work / f'epoch_{MAX_EPOCHS}.pth').exists()
+
+    # The same config (the hook fires only once: its marker exists) resumed from work_dir.
+    proc = _train(cfg, work, '--resume')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_same_weights(_weights(work / f'epoch_{MAX_EPOCHS}.pth'), reference)
+
+
+def _killed_while_saving(tmp_path, data_root, hook_type):
+    """Run until the kernel kills the process halfway through writing the 2nd checkpoint."""
+    extra = (f'custom_imports = {_fault_imports()!r}\n'
+             f'custom_hooks = [dict(type="DieWhileSavingHook", at_epoch=2, '
+             f'marker={str(tmp_path / "armed")!r})]\n')
+    cfg = write_cls_train_config(str(tmp_path / 'cfg.py'), data_root, MAX_EPOCHS,
+                                 checkpoint_hook=hook_type, extra=extra)
+    work = tmp_path / 'work'
+    proc = _train(cfg, work)
+    assert proc.returncode == -signal.SIGXFSZ, (proc.returncode, proc.stderr[-3000:])
+    return cfg, work, int((tmp_path / 'armed').read_text())
+
+
+def test_kill_while_saving_keeps_previous_checkpoint(tmp_path, data_root, reference):
+    cfg, work, limit = _killed_while_saving(tmp_path, data_root, 'mmseq.AtomicCheckpointHook')
+    # The previous checkpoint is whole and is what resume will pick; the new one never
+    # appeared under its name; the partial bytes sit in a hidden temporary file.
+    assert (work / 'last_checkpoint').read_text().strip() == str(work / 'epoch_1.pth')
+    assert _weights(work / 'epoch_1.pth').keys() == reference.keys()
+    assert not (work / 'epoch_2.pth').exists()
+    leftovers = [f for f in os.listdir(work) if f.endswith('.tmp')]
+    assert leftovers and all(f.startswith('.epoch_2.pth.') for f in leftovers), leftovers
+    assert all(osp.getsize(work / f) == limit for f in leftovers)
+
+    proc = _train(cfg, work, '--resume')  # the hook has fired: not killed again
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not [f for f in os.listdir(work) if f.endswith('.tmp')]
+    _assert_same_weights(_weights(work / f'epoch_{MAX_EPOCHS}.pth'), reference)
+
+
+def test_stock_checkpoint_hook_loses_the_checkpoint(tmp_path, data_root):
+    """Why AtomicCheckpointHook exists: mmengine's hook (max_keep_ckpts=1) deletes epoch_1
+    before writing epoch_2 into its final name, so the same crash leaves only a truncated
+    epoch_2.pth and nothing to resume from. If mmengine changes this, this test says so."""
+    cfg, work, limit = _killed_while_saving(tmp_path, data_root, 'CheckpointHook')
+    assert not (work / 'epoch_1.pth').exists()
+    assert (work / 'last_checkpoint').read_text().strip() == str(work / 'epoch_1.pth')
+    assert osp.getsize(work / 'epoch_2.pth') == limit  # half of it
+    with pytest.raises(Exception):
+        _weights(work / 'epoch_2.pth')
