@@ -17,10 +17,12 @@ import sys
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+_TOOLS = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, osp.dirname(_TOOLS))
+sys.path.insert(0, _TOOLS)
 from mmseq.utils import distributed_session  # noqa: E402
 
-from train import build_runner  # noqa: E402  (tools/ is on sys.path as the script's dir)
+from train import build_runner  # noqa: E402  (tools/train.py: the same runner choice)
 
 
 def parse_args(argv=None):
