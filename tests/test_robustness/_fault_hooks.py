@@ -53,3 +53,21 @@ class DieWhileSavingHook(Hook):
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+
+
+@HOOKS.register_module()
+class DieOnRankHook(Hook):
+    """SIGKILL this process after iteration ``at_iter`` if it is rank ``rank``: a worker of
+    a distributed job that dies without a word (OOM killer, node failure)."""
+
+    def __init__(self, rank: int, at_iter: int, marker: str):
+        self.rank = rank
+        self.at_iter = at_iter
+        self.marker = marker  # receives the time of death
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        from mmengine.dist import get_rank
+        if get_rank() == self.rank and runner.iter == self.at_iter:
+            with open(self.marker, 'w') as f:
+                f.write(repr(time.time()))
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -2,6 +2,7 @@
 a dead worker in a 2-process gloo job. All real processes on CPU, through the tools."""
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -120,3 +121,34 @@ def test_stock_checkpoint_hook_loses_the_checkpoint(tmp_path, data_root):
     assert osp.getsize(work / 'epoch_2.pth') == limit  # half of it
     with pytest.raises(Exception):
         _weights(work / 'epoch_2.pth')
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dead_worker_ends_the_gloo_job_promptly(tmp_path, data_root):
+    """Rank 1 of a 2-process gloo job (tools/dist_train.sh -> torchrun) is SIGKILLed after
+    its 2nd iteration. Rank 0 must not wait forever in its next all-reduce: the whole job
+    exits non-zero within a bounded time and says which rank died and how."""
+    extra = (f'custom_imports = {_fault_imports()!r}\n'
+             f'custom_hooks = [dict(type="DieOnRankHook", rank=1, at_iter=1, '
+             f'marker={str(tmp_path / "died_at")!r})]\n')
+    cfg = write_cls_train_config(str(tmp_path / 'cfg.py'), data_root, MAX_EPOCHS, extra=extra)
+    env = dict(subprocess_env(), PORT=str(_free_port()))
+    proc = subprocess.run(['bash', osp.join(REPO, 'tools/dist_train.sh'), cfg, '2',
+                           '--work-dir', str(tmp_path / 'work')],
+                          env=env, capture_output=True, text=True, timeout=180)
+    ended = time.time()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    elapsed = ended - float((tmp_path / 'died_at').read_text())
+    print(f'job ended {elapsed:.1f} s after rank 1 died')
+    assert elapsed < 60, f'job took {elapsed:.0f} s to end after a worker died'
+    # torchrun's agent names the root cause: rank 1, killed by signal 9.
+    assert 'ChildFailedError' in out, out[-3000:]
+    assert re.search(r'Root Cause.*?rank\s*:\s*1\b.*?SIGKILL', out, re.S), out[-3000:]
+    assert not (tmp_path / 'work' / f'epoch_{MAX_EPOCHS}.pth').exists()

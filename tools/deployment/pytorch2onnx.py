@@ -18,7 +18,7 @@ from typing import List, Optional
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmseq.apis import init_model  # noqa: E402
@@ -35,8 +35,11 @@ class _ClassifierLogits(nn.Module):
         return self.classifier.head(self.classifier.extract_feat(x))
 
 
-def build_export_module(config: str, checkpoint: Optional[str], backbone_only: bool) -> nn.Module:
+def build_export_module(config: str, checkpoint: Optional[str], backbone_only: bool,
+                        cfg_options: Optional[dict] = None) -> nn.Module:
     cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     # nn.LSTM traces to ONNX LSTM; the fused mixer's custom autograd Function would not.
     key = 'model.backbone.mixer_impl' if 'backbone' in cfg.model else 'model.mixer_impl'
     model = init_model(cfg, checkpoint, device='cpu', cfg_options={key: 'reference'})
@@ -97,6 +100,8 @@ def parse_args(argv=None):
     parser.add_argument('--backbone-only', action='store_true',
                         help='export the backbone (one output per out_indices entry)')
     parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. model.backbone.out_indices=[0,1,2,3]')
     parser.add_argument('--verify', action='store_true',
                         help='compare onnxruntime with PyTorch on a random input (atol 1e-4)')
     args = parser.parse_args(argv)
@@ -109,7 +114,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    module = build_export_module(args.config, args.checkpoint, args.backbone_only)
+    module = build_export_module(args.config, args.checkpoint, args.backbone_only,
+                                 args.cfg_options)
     names = export(module, args.shape, args.out, args.opset)
     print(f'Exported {type(module).__name__} at {args.shape[0]}x{args.shape[1]} -> {args.out} '
           f'(outputs: {", ".join(names)})')
