@@ -1,7 +1,7 @@
 """Mixed precision on CPU: mmseq.AutocastOptimWrapper (bfloat16 autocast), tools/train.py
 --amp in the three tasks, and the BiLSTM2D mixers under autocast."""
-import json
 import glob
+import json
 import math
 import os.path as osp
 import subprocess

@@ -9,7 +9,6 @@ import sys
 import time
 
 import pytest
-import torch
 from _tiny import IMPORTS, REPO, make_cls_data, subprocess_env, write_cls_train_config
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,6 @@ import ast
 import importlib.util
 import os
 import os.path as osp
-import re
 import subprocess
 import sys
 
