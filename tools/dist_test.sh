@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun (nccl on GPUs, gloo without CUDA).
-#   tools/dist_test.sh CONFIG CHECKPOINT NPROC [tools/test.py args: --work-dir, --out, --cfg-options ...]
+#   tools/dist_test.sh CONFIG CHECKPOINT NPROC [test.py args: --work-dir, --out, --cfg-options]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. Python: $PYTHON, else .venv/bin/python.
 set -euo pipefail
 

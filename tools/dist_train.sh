@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun, one process per GPU (nccl) or, without CUDA, per CPU
 # worker (gloo, see mmseq/utils/dist.py).
-#   tools/dist_train.sh CONFIG NPROC [tools/train.py args: --work-dir, --resume, --amp, --cfg-options ...]
+#   tools/dist_train.sh CONFIG NPROC [train.py args: --work-dir, --resume, --amp, --cfg-options]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (as in OpenMMLab's scripts).
 # Python: $PYTHON, else the repo's .venv/bin/python, else `python`.
 set -euo pipefail
