@@ -33,6 +33,12 @@ TINY_VIT = MMPRETRAIN_BASE + (
     "arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64), "
     "img_size=112, patch_size=16),\n"
     "    head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=32))\n")
+TINY_SWIN = MMPRETRAIN_BASE + (
+    "model = dict(type='ImageClassifier', backbone=dict(type='SwinTransformer', "
+    "arch=dict(embed_dims=16, depths=[1, 1], num_heads=[1, 2]), img_size=112, "
+    "out_indices=(1, )),\n"
+    "    neck=dict(type='GlobalAveragePooling'),\n"
+    "    head=dict(type='LinearClsHead', num_classes=10, in_channels=32))\n")
 
 
 def write(tmp_path, name, text, root):
@@ -62,6 +68,17 @@ def test_default_layers_per_backbone(tmp_path, repo_root):
         erf_layers(seq, 'backbone.nothing.*', 'nchw')
     with pytest.raises(ValueError, match='layout'):
         erf_layers(seq, 'backbone.stages.*.blocks.*', 'nwhc')
+
+
+def test_swin_tokens_take_the_grid_of_each_block(tmp_path, repo_root):
+    """Swin blocks return (B, L, C) tokens and get their (h, w) as an argument."""
+    swin = build_model(load_config(write(tmp_path, 's.py', TINY_SWIN, repo_root)))
+    layers = erf_layers(swin)
+    assert layers == [(f'backbone.stages.{i}.blocks.0', 'tokens') for i in range(2)]
+    res = erf_contributions(swin, [torch.randn(1, 3, 112, 112)], layers)
+    assert [r['out_hw'] for r in res.values()] == [(28, 28), (14, 14)]
+    for r in res.values():
+        assert np.isfinite(r['contribution']).all() and r['contribution'].max() > 0
 
 
 def test_first_sequencer_block_erf_is_exactly_the_centre_cross(tmp_path, repo_root):

@@ -17,7 +17,7 @@ Example (paper Fig. 5 / App. D at 224 px, 50 validation images)::
         --checkpoints seq2d_s.pth convnext-tiny.pth --names Seq2D-S ConvNeXt-T \
         --images data/imagenet/val --num-images 50 --resolution 224 --out-dir work_dirs/erf
 
-Writes ``erf.png`` (rows: models, columns: blocks), ``erf.json`` (per block: output size,
+Writes ``erf.png`` (a group of rows per model, its blocks left to right), ``erf.json`` (per block: output size,
 score range, mean score on/off the centre row and column, area ratios) and ``erf_maps.npz``
 (raw scores S per block, key ``"<model>/<module name>"``).
 """
@@ -61,6 +61,7 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', required=True)
     p.add_argument('--device', default='cpu')
     p.add_argument('--cmap', default='viridis')
+    p.add_argument('--max-cols', type=int, default=9, help='blocks per row of the figure')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
                    help='overrides applied to every config')
     args = p.parse_args(argv)
@@ -74,30 +75,32 @@ def parse_args(argv=None):
     return args
 
 
-def plot(rescaled, names, out_file, cmap):
+def plot(rescaled, names, out_file, cmap, max_cols):
+    """One group of rows per model (its blocks wrapped at ``max_cols``), one colour scale."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    cols = max(len(maps) for maps in rescaled.values())
-    rows = len(rescaled)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.25 * cols + 0.6, 1.4 * rows + 0.3),
+    cols = min(max_cols, max(len(maps) for maps in rescaled.values()))
+    groups = [math.ceil(len(rescaled[name]) / cols) for name in names]
+    fig, axes = plt.subplots(sum(groups), cols, figsize=(1.2 * cols + 1.2, 1.3 * sum(groups)),
                              squeeze=False)
-    image = None
-    for r, name in enumerate(names):
-        maps = rescaled[name]
-        for c in range(cols):
-            ax = axes[r][c]
+    for ax in axes.ravel():
+        ax.axis('off')
+    row, image = 0, None
+    for name, rows in zip(names, groups):
+        for k, (layer, score) in enumerate(rescaled[name].items()):
+            ax = axes[row + k // cols][k % cols]
+            ax.axis('on')
             ax.set_xticks([])
             ax.set_yticks([])
-            if c >= len(maps):
-                ax.axis('off')
-                continue
-            image = ax.imshow(list(maps.values())[c], cmap=cmap, vmin=0, vmax=1)
-            ax.set_title(f'block {c + 1}', fontsize=7)
-            if c == 0:
+            image = ax.imshow(score, cmap=cmap, vmin=0, vmax=1)
+            ax.set_title(f'block {k + 1}', fontsize=7)
+            if k == 0:
                 ax.set_ylabel(name, fontsize=8)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01)
+        row += rows
+    fig.subplots_adjust(left=0.04, right=0.86, top=0.95, bottom=0.02, wspace=0.08, hspace=0.3)
+    fig.colorbar(image, cax=fig.add_axes([0.88, 0.2, 0.015, 0.6]))
     fig.savefig(out_file, dpi=72)
     plt.close(fig)
 
@@ -139,7 +142,7 @@ def main(argv=None):
 
     rescaled = rescale_scores(scores, args.rescale)
     png = osp.join(args.out_dir, 'erf.png')
-    plot(rescaled, names, png, args.cmap)
+    plot(rescaled, names, png, args.cmap, args.max_cols)
     np.savez_compressed(osp.join(args.out_dir, 'erf_maps.npz'), **{
         f'{name}/{layer}': s.astype(np.float32)
         for name, maps in scores.items() for layer, s in maps.items()})
