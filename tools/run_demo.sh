@@ -15,9 +15,14 @@ if [ ! -x "$PYTHON" ]; then
     echo "run_demo.sh: no Python at $PYTHON; run 'make setup' (or set PYTHON)" >&2
     exit 1
 fi
-# The launch scripts call python/torchrun by name: make them the environment's.
-export PATH="$(dirname "$PYTHON"):$PATH"
+# The launch scripts use $PYTHON too.
+export PYTHON
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# A free rendezvous port unless PORT is set: other jobs on this machine may hold 29500.
+if [ -z "${PORT:-}" ]; then
+    PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+fi
+export PORT
 
 NPROC="${NPROC:-2}"
 CONFIG=configs/demo/sem_fpn_seq2d_s_ade20k_cpu.py

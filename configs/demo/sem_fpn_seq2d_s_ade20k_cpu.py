@@ -3,8 +3,8 @@
 #   tools/run_demo.sh   (= make demo): generated ADE20K-layout data, then
 #   tools/dist_train.sh configs/demo/sem_fpn_seq2d_s_ade20k_cpu.py 2   (gloo, 2 processes)
 #   tools/dist_test.sh  configs/demo/sem_fpn_seq2d_s_ade20k_cpu.py CKPT 2
-# Same model (Sequencer2D-S + FPN + StridedFPNHead, 31.6M parameters), same optimiser and
-# poly schedule; what differs, and why:
+# Same model (Sequencer2D-S + FPN + StridedFPNHead, 31.6M parameters; GroupNorm for SyncBN),
+# same optimiser and poly schedule; what differs, and why:
 _base_ = '../sem_fpn_seq2d_s_ade20k.py'
 
 # Generated data (tools/misc/make_synthetic_data.py ade20k data/demo/ade), same layout as
@@ -13,9 +13,11 @@ data_root = 'data/demo/ade/ADEChallengeData2016'
 # 224 crops (a multiple of 14) and 224-pixel test scale instead of 512: CPU time.
 crop_size = (224, 224)
 scale = (896, 224)
-max_iters = 30  # a handful of iterations, not 40k
-# SyncBN needs CUDA; plain BN (synchronised through DDP's buffer broadcast) runs on CPU.
-norm_cfg = dict(type='BN', requires_grad=True)
+max_iters = 20  # a handful of iterations, not 40k
+# SyncBN needs CUDA. Plain BN would keep per-process running statistics (only rank 0's reach
+# the checkpoint, so a multi-process evaluation during training and tools/dist_test.sh on the
+# checkpoint would disagree); GroupNorm has none, and the same number of parameters.
+norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
 
 model = dict(
     # No IN-1K checkpoint on this machine: a random init is trained instead.
@@ -52,6 +54,7 @@ test_dataloader = val_dataloader
 param_scheduler = [
     dict(type='PolyLR', eta_min=0., power=0.9, begin=0, end=max_iters, by_epoch=False),
 ]
+# One evaluation at the end of training (it equals tools/dist_test.sh on the checkpoint).
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=5),

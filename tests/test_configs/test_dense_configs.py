@@ -318,7 +318,7 @@ def test_demo_configs_keep_the_real_model(repo_root, demo, real):
     dm, rm = copy.deepcopy(d.model.to_dict()), copy.deepcopy(r.model.to_dict())
     assert dm['backbone'].pop('init_cfg') is None and rm['backbone'].pop('init_cfg')
     if 'decode_head' in dm:
-        assert dm['decode_head'].pop('norm_cfg')['type'] == 'BN'
+        assert dm['decode_head'].pop('norm_cfg')['type'] == 'GN'
         assert rm['decode_head'].pop('norm_cfg')['type'] == 'SyncBN'
         assert d.crop_size[0] % 14 == 0 and d.crop_size[1] % 14 == 0
     else:
@@ -327,4 +327,5 @@ def test_demo_configs_keep_the_real_model(repo_root, demo, real):
     rm.pop('test_cfg', None)
     assert dm == rm
     assert d.optim_wrapper == r.optim_wrapper
+    assert num_params(init_model(d)) == num_params(init_model(r))
     assert d.env_cfg.dist_cfg.backend == 'gloo' and r.env_cfg.dist_cfg.backend == 'nccl'
