@@ -11,6 +11,7 @@ import glob
 import io
 import os
 import os.path as osp
+import shutil
 from typing import Any
 
 import torch
@@ -45,8 +46,13 @@ def _fsync_dir(directory: str) -> None:
 
 def commit_file(tmp: str, path: str) -> None:
     """fsync ``tmp`` and atomically move it to ``path`` (same directory)."""
-    with open(tmp, 'rb+') as f:
-        os.fsync(f.fileno())
+    if osp.isdir(tmp):
+        # Sharded checkpoints (e.g. DeepSpeed) are folders: the rename is still atomic.
+        if osp.isdir(path):
+            shutil.rmtree(path)
+    else:
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(osp.dirname(osp.abspath(path)))
 
@@ -102,7 +108,10 @@ class AtomicCheckpointHook(CheckpointHook):
         if is_main_process() and self._is_local():
             for stale in glob.glob(osp.join(self.out_dir, f'.*{TMP_SUFFIX}')):
                 runner.logger.warning(f'Removing {stale}, left by an interrupted save')
-                os.remove(stale)
+                if osp.isdir(stale):
+                    shutil.rmtree(stale)
+                else:
+                    os.remove(stale)
 
     def _is_local(self) -> bool:
         return isinstance(self.file_backend, LocalBackend)
@@ -141,5 +150,9 @@ class AtomicCheckpointHook(CheckpointHook):
         atomic_write_bytes(final.encode(), osp.join(runner.work_dir, 'last_checkpoint'))
         for old_step in to_remove:
             old = osp.join(self.out_dir, self.filename_tmpl.format(old_step))
-            if osp.isfile(old) and old != final:
+            if old == final:
+                continue
+            if osp.isfile(old):
                 os.remove(old)
+            elif osp.isdir(old):
+                shutil.rmtree(old)
