@@ -134,16 +134,22 @@ class AtomicCheckpointHook(CheckpointHook):
         runner.message_hub.update_info('last_ckpt', final)
         tmp = _tmp_path(final)
         # Runner.save_checkpoint is master-only: the other ranks return at once.
-        runner.save_checkpoint(
-            self.out_dir,
-            osp.basename(tmp),
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        try:
+            runner.save_checkpoint(
+                self.out_dir,
+                osp.basename(tmp),
+                self.file_client_args,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
+        except BaseException:
+            # e.g. a full disk: drop the partial file; the previous checkpoint stays current.
+            if osp.isfile(tmp):
+                os.remove(tmp)
+            raise
         if not is_main_process():
             return
         commit_file(tmp, final)

@@ -151,3 +151,26 @@ def test_dead_worker_ends_the_gloo_job_promptly(tmp_path, data_root):
     assert 'ChildFailedError' in out, out[-3000:]
     assert re.search(r'Root Cause.*?rank\s*:\s*1\b.*?SIGKILL', out, re.S), out[-3000:]
     assert not (tmp_path / 'work' / f'epoch_{MAX_EPOCHS}.pth').exists()
+
+
+def test_atomic_write_survives_a_failed_write(tmp_path):
+    """A write that fails half-way (here: EFBIG from a file-size limit, as on a full disk)
+    raises, leaves the previous file untouched and no temporary file behind."""
+    target = tmp_path / 'weights.pth'
+    script = f'''
+import os, resource, torch
+from mmseq.engine import atomic_save
+atomic_save({{'w': torch.ones(10)}}, {str(target)!r})
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+try:
+    atomic_save({{'w': torch.zeros(100000)}}, {str(target)!r})
+except OSError as err:
+    print('raised', err.errno)
+'''
+    proc = subprocess.run([sys.executable, '-c', script], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'raised 27' in proc.stdout  # EFBIG
+    from mmseq.utils.checkpoint import load_checkpoint_weights_only
+    assert load_checkpoint_weights_only(str(target))['w'].tolist() == [1.0] * 10
+    assert os.listdir(tmp_path) == ['weights.pth']
