@@ -276,6 +276,11 @@ def erf_contributions(model: nn.Module, batches: Iterable[torch.Tensor],
     saved = [p.requires_grad for p in params]
     for p in params:  # only input gradients are wanted
         p.requires_grad_(False)
+    # cuDNN's RNN backward refuses modules in eval mode; for single-layer RNNs (no dropout)
+    # train mode computes the same function, so the LSTMs are switched for the analysis.
+    rnns = [(m, m.training) for m in model.modules() if isinstance(m, nn.RNNBase)]
+    for m, _ in rnns:
+        m.train(m.num_layers == 1 or m.dropout == 0)
     tap = OutputTap(model, layers)
     results: Dict[str, dict] = {}
     try:
@@ -300,6 +305,8 @@ def erf_contributions(model: nn.Module, batches: Iterable[torch.Tensor],
         tap.remove()
         for p, flag in zip(params, saved):
             p.requires_grad_(flag)
+        for m, flag in rnns:
+            m.train(flag)
     return results
 
 

@@ -122,8 +122,10 @@ def test_erf_same_for_fused_and_reference_mixers(tmp_path, repo_root):
     for name in a:
         np.testing.assert_allclose(a[name]['contribution'], b[name]['contribution'],
                                    rtol=1e-4, atol=1e-6)
-    # Gradients w.r.t. the parameters were switched off for the analysis and restored.
+    # Parameter gradients (off for the analysis) and eval mode (the LSTMs run in train mode
+    # for cuDNN's backward) are restored.
     assert all(p.requires_grad for p in fused.parameters())
+    assert not any(m.training for m in ref.modules())
 
 
 def test_rescale_modes():
