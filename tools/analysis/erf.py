@@ -12,14 +12,15 @@ ViT/DeiT: ``backbone.layers.*``) or by ``--layers PATTERN --layout LAYOUT``.
 
 Example (paper Fig. 5 / App. D at 224 px, 50 validation images)::
 
+    M=.venv/lib/python3.11/site-packages/mmpretrain/.mim/configs
     python tools/analysis/erf.py configs/seq2d_s_in1k.py \
-        .venv/lib/python3.11/site-packages/mmpretrain/.mim/configs/convnext/convnext-tiny_32xb128_in1k.py \
+        $M/convnext/convnext-tiny_32xb128_in1k.py \
         --checkpoints seq2d_s.pth convnext-tiny.pth --names Seq2D-S ConvNeXt-T \
         --images data/imagenet/val --num-images 50 --resolution 224 --out-dir work_dirs/erf
 
-Writes ``erf.png`` (a group of rows per model, its blocks left to right), ``erf.json`` (per block: output size,
-score range, mean score on/off the centre row and column, area ratios) and ``erf_maps.npz``
-(raw scores S per block, key ``"<model>/<module name>"``).
+Writes ``erf.png`` (a group of rows per model, its blocks left to right), ``erf.json`` (per
+block: output size, score range, mean score on/off the centre row and column, area ratios) and
+``erf_maps.npz`` (raw scores S per block, key ``"<model>/<module name>"``).
 """
 import argparse
 import json
@@ -125,13 +126,11 @@ def main(argv=None):
         layers = erf_layers(model, pattern, layout)
         pipeline = pipeline_at_resolution(get_test_pipeline(cfg), args.resolution)
 
-        def batches():
-            for s in range(0, len(paths), args.batch_size):
-                yield load_inputs(model, paths[s:s + args.batch_size], pipeline).to(args.device)
-
         print(f'{name}: {len(layers)} blocks x {len(paths)} images at {args.resolution} px')
         bar = ProgressBar(len(layers) * math.ceil(len(paths) / args.batch_size))
-        results = erf_contributions(model, batches(), layers, progress=bar.update)
+        batches = (load_inputs(model, paths[s:s + args.batch_size], pipeline).to(args.device)
+                   for s in range(0, len(paths), args.batch_size))
+        results = erf_contributions(model, batches, layers, progress=bar.update)
         print()
         scores[name] = {layer: erf_score(r['contribution']) for layer, r in results.items()}
         report['models'].append(dict(
