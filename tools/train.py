@@ -80,8 +80,8 @@ def configure_amp(cfg: Config, amp: bool) -> None:
         except ImportError as err:
             raise RuntimeError(
                 f'mixed precision without CUDA needs {CPU_AMP_WRAPPER} from '
-                f'{CPU_AMP_MODULE}, which failed to import ({err}); set '
-                'optim_wrapper.type=OptimWrapper to train in float32') from err
+                f'{CPU_AMP_MODULE}, which failed to import ({err}); to train in float32, '
+                'replace the optim_wrapper with a plain OptimWrapper (docs/tools.md)') from err
         optim_wrapper.type = CPU_AMP_WRAPPER
         # bfloat16 has float32's exponent range: no loss scaling.
         optim_wrapper.pop('loss_scale', None)
