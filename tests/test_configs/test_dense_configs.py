@@ -75,7 +75,10 @@ def test_det_recipe(repo_root, arch):
     assert cfg.model.type == 'RetinaNet'
     assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
-    assert neck.in_channels == [192, 384, 384, 384] and neck.start_level == 1
+    # Stages 1..3 of the backbone (strides 14): the paper's in_channels=[192, 384, 384, 384]
+    # with start_level=1, minus the stage-0 output that FPN would ignore.
+    assert bb.out_indices == (1, 2, 3)
+    assert neck.in_channels == [384, 384, 384] and neck.start_level == 0
     assert neck.add_extra_convs == 'on_input' and neck.num_outs == 5
     assert head.num_classes == 80
     assert cfg.train_dataloader.batch_size * 8 == 16

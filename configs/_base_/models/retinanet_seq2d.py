@@ -2,9 +2,12 @@
 # Top-level configs set the arch and the checkpoint.
 #
 # The pyramid, as it really is:
-#   backbone   C1..C4 strides 7, 14, 14, 14; channels 192, 384, 384, 384
-#   FPN        start_level=1 -> P levels from C2, C3, C4 (stride 14 each), then two stride-2
-#              extra convs on C4 ('on_input') -> strides 28, 56
+#   backbone   stages 0..3: strides 7, 14, 14, 14; channels 192, 384, 384, 384. RetinaNet
+#              uses stages 1..3 (the paper's FPN(in_channels=[192, 384, 384, 384],
+#              start_level=1) without its unused stage-0 output norm, whose 384 parameters
+#              DDP would reject as unused; same levels, same weights otherwise)
+#   FPN        P levels from stages 1, 2, 3 (stride 14 each), then two stride-2 extra convs
+#              on stage 3 ('on_input') -> strides 28, 56
 #   anchors    strides [14, 14, 14, 28, 56] (where the anchor centres are), base sizes
 #              [8, 16, 32, 64, 128] (how big they are): with octave_base_scale=4 and 3 scales
 #              per octave the anchors span 32..512 px level by level as in RetinaNet, although
@@ -24,13 +27,13 @@ model = dict(
     backbone=dict(
         type='mmseq.Sequencer2D',
         arch='s',
-        out_indices=(0, 1, 2, 3),
+        out_indices=(1, 2, 3),
         drop_path_rate=0.),
     neck=dict(
         type='FPN',
-        in_channels=[192, 384, 384, 384],
+        in_channels=[384, 384, 384],
         out_channels=256,
-        start_level=1,
+        start_level=0,
         add_extra_convs='on_input',
         num_outs=5),
     bbox_head=dict(
