@@ -116,3 +116,15 @@ def test_resolution_tool(tmp_path, repo_root):
         if m['name'] == 'Seq':
             for r in (112, 168):
                 assert by_res[r]['top1'] == pytest.approx(top1_by_hand(seq_model, root, r))
+
+
+def test_models_normalise_like_the_runner(tmp_path, repo_root):
+    """The config's top-level data_preprocessor (mean/std, BGR->RGB) reaches the model, as
+    mmengine's Runner passes it; without it inputs would stay in 0..255."""
+    path = tmp_path / 'seq.py'
+    path.write_text(TINY_SEQ.format(root=repo_root))
+    model = build_model(load_config(str(path)))
+    pre = model.data_preprocessor
+    np.testing.assert_allclose(pre.mean.flatten().tolist(), [123.675, 116.28, 103.53], rtol=1e-6)
+    np.testing.assert_allclose(pre.std.flatten().tolist(), [58.395, 57.12, 57.375], rtol=1e-6)
+    assert pre.to_rgb
