@@ -22,12 +22,17 @@ def classifier_cfg(num_classes: int = 5) -> dict:
                   loss=dict(type='CrossEntropyLoss')))
 
 
+def _widths(out_indices) -> list:
+    """Tiny-arch channels of the stages the base config feeds to its neck."""
+    return [TINY_ARCH['embed_dims'][i] for i in out_indices]
+
+
 def segmentor_cfg(num_classes: int = 4) -> dict:
     """The project's Semantic FPN base model, shrunk (BN instead of SyncBN)."""
     base = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sem_fpn_seq2d.py'))
     model = base.model.to_dict()
     model['backbone']['arch'] = dict(TINY_ARCH)
-    model['neck'].update(in_channels=[16, 32, 32, 32], out_channels=16)
+    model['neck'].update(in_channels=_widths(model['backbone']['out_indices']), out_channels=16)
     model['decode_head'].update(in_channels=[16] * 4, channels=8, num_classes=num_classes,
                                 norm_cfg=dict(type='BN', requires_grad=True))
     return model
@@ -38,7 +43,9 @@ def detector_cfg(num_classes: int = 3) -> dict:
     base = Config.fromfile(osp.join(REPO, 'configs/_base_/models/retinanet_seq2d.py'))
     model = base.model.to_dict()
     model['backbone']['arch'] = dict(TINY_ARCH)
-    model['neck'].update(in_channels=[16, 32, 32, 32], out_channels=16)
+    # FPN reads the backbone outputs the base config asks for (stages 1..3 for RetinaNet).
+    in_channels = [TINY_ARCH['embed_dims'][i] for i in model['backbone']['out_indices']]
+    model['neck'].update(in_channels=in_channels, out_channels=16)
     model['bbox_head'].update(num_classes=num_classes, in_channels=16, feat_channels=16,
                               stacked_convs=1)
     return model
