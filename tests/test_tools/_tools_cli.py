@@ -32,10 +32,9 @@ def loader_options(prefix, data_root, **extra):
     return opts + [f'{prefix}_dataloader.{k}={v}' for k, v in extra.items()]
 
 
-def seg_options(ade_root):
+def seg_options(ade_root, config='configs/sem_fpn_seq2d_s_ade20k.py'):
     """configs/sem_fpn_seq2d_*_ade20k.py at 56 px crops with a 16-channel FPN."""
-    return arch_options() + [
-        'model.neck.in_channels=[16,32,32,32]', 'model.neck.out_channels=16',
+    return arch_options() + tiny_neck_options(config) + [
         'model.decode_head.in_channels=[16,16,16,16]', 'model.decode_head.channels=16',
     ] + loader_options('train', ade_root, **{
         'batch_size': 2, 'dataset.pipeline.2.scale': '(140,56)',
@@ -44,18 +43,15 @@ def seg_options(ade_root):
         split, ade_root, **{'dataset.pipeline.1.scale': '(140,56)'})]
 
 
-def det_options(coco_root):
+def det_options(coco_root, config='configs/retinanet_seq2d_s_coco.py'):
     """configs/retinanet_seq2d_*_coco.py at ~84x112 px with a 16-channel FPN and head."""
     coco_root = coco_root.rstrip('/') + '/'
     ann = coco_root + 'annotations/instances_val2017.json'
-    opts = arch_options() + [
-        'model.neck.in_channels=[16,32,32,32]', 'model.neck.out_channels=16',
+    opts = arch_options() + tiny_neck_options(config) + [
         'model.bbox_head.in_channels=16', 'model.bbox_head.feat_channels=16',
         'model.bbox_head.stacked_convs=1',
         # an untrained RetinaNet scores below the default 0.05: keep every box
         'model.test_cfg.score_thr=0.0',
-        # start_level=1: FPN never reads the stride-7 output (its norm gets no gradient)
-        'find_unused_parameters=True',
     ] + loader_options('train', coco_root, **{'dataset.pipeline.2.scale': '(112,84)'})
     for split in ('val', 'test'):
         opts += loader_options(split, coco_root, **{'dataset.pipeline.1.scale': '(112,84)'})
@@ -72,6 +68,20 @@ def cls_options(imagenet_root):
         opts += loader_options(split, imagenet_root, **{
             'batch_size': 4, 'dataset.pipeline.1.scale': 64,
             'dataset.pipeline.2.crop_size': 56})
+    return opts
+
+
+def tiny_neck_options(config):
+    """FPN input channels for the tiny arch at the config's own ``out_indices``."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, config))
+    out_indices = cfg.model.backbone.out_indices
+    out_indices = [out_indices] if isinstance(out_indices, int) else out_indices
+    channels = [TINY_ARCH['embed_dims'][i] for i in out_indices]
+    opts = [f'model.neck.in_channels={_fmt(channels)}', 'model.neck.out_channels=16']
+    if cfg.model.neck.get('start_level', 0) > 0:
+        # FPN skips the first backbone outputs, whose norms then get no gradient
+        opts.append('find_unused_parameters=True')
     return opts
 
 
