@@ -44,8 +44,7 @@ def detector_cfg(num_classes: int = 3) -> dict:
     model = base.model.to_dict()
     model['backbone']['arch'] = dict(TINY_ARCH)
     # FPN reads the backbone outputs the base config asks for (stages 1..3 for RetinaNet).
-    in_channels = [TINY_ARCH['embed_dims'][i] for i in model['backbone']['out_indices']]
-    model['neck'].update(in_channels=in_channels, out_channels=16)
+    model['neck'].update(in_channels=_widths(model['backbone']['out_indices']), out_channels=16)
     model['bbox_head'].update(num_classes=num_classes, in_channels=16, feat_channels=16,
                               stacked_convs=1)
     return model
