@@ -23,7 +23,7 @@ TINY = {
             "                     norm_cfg=dict(type='BN', requires_grad=True)))\n"),
     'det': ("_base_ = '{root}/configs/retinanet_seq2d_s_coco.py'\n"
             f"model = dict(backbone=dict(arch={TINY_ARCH}, init_cfg=None),\n"
-            "    neck=dict(in_channels=[16, 32, 32, 32], out_channels=32),\n"
+            "    neck=dict(in_channels=[32, 32, 32], out_channels=32),\n"
             "    bbox_head=dict(in_channels=32, feat_channels=32, stacked_convs=1))\n"
             "test_pipeline = [dict(type='LoadImageFromFile'),\n"
             "    dict(type='Resize', scale=(320, 224), keep_ratio=True),\n"
