@@ -62,6 +62,20 @@ def test_retain_graph_and_no_grad():
     torch.testing.assert_close(g1, g2)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), ref(x), **TOL)
+        fused.fused_inference = True  # the fused recurrence without autograd
+        torch.testing.assert_close(fused(x), ref(x), **TOL)
+
+
+@pytest.mark.parametrize('B,H,W', [(2, 5, 7), (1, 4, 4)])
+def test_fused_inference_path(B, H, W):
+    ref, fused = _pair(16, 4)
+    fused.fused_inference = True
+    x = torch.randn(B, H, W, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), ref(x), **TOL)
+    ref.eval(), fused.eval()
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), ref(x), **TOL)
 
 
 def test_state_dict_keys_both_ways():

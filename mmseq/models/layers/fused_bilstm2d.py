@@ -13,8 +13,12 @@ What it changes against four ``nn.LSTM`` calls:
 * a custom backward keeps only the activated gates and cell states of the steps, computes the
   recurrent gradients step by step and the input/weight gradients afterwards as whole-map GEMMs.
 
-On CUDA (cuDNN's persistent LSTM kernels) and under autocast, the module runs the nn.LSTM path on
-the very same parameters, so it is always safe to select. Only ``rnn_type='lstm'`` is fused;
+Measured on a 2-core AVX2/AVX-512 CPU (docs/benchmark.md), the fused recurrence wins for
+training (1.2x per layer at 224, about half the saved activations) but not for inference,
+where oneDNN's nn.LSTM kernel runs the step loop in C++ (fused: 0.76-1.00x). So the module
+runs the nn.LSTM path on the very same parameters when autograd is not recording (set
+``fused_inference = True`` to force the fused path), on CUDA (cuDNN's persistent LSTM kernels)
+and under autocast; it is always safe to select. Only ``rnn_type='lstm'`` is fused;
 ``select_impl`` routes GRU/RNN to the reference.
 """
 from typing import List, Sequence, Tuple
@@ -197,6 +201,9 @@ class FusedBiLSTM2D(BiLSTM2D):
     can be swapped in a config with ``mixer_impl``. Only ``rnn_type='lstm'`` is supported.
     """
 
+    # Inference without autograd runs nn.LSTM (oneDNN), which is faster there; see module doc.
+    fused_inference = False
+
     def __init__(self, dim: int, hidden_size: int, rnn_type: str = 'lstm',
                  bidirectional: bool = True, union: str = 'cat', with_fc: bool = True):
         if rnn_type != 'lstm':
@@ -235,6 +242,10 @@ class FusedBiLSTM2D(BiLSTM2D):
             raise ValueError(f'Expected a (B, H, W, {self.dim}) input, got {tuple(x.shape)}')
         if x.device.type != 'cpu' or torch.is_autocast_enabled(x.device.type):
             # cuDNN's LSTM (or autocast's dtype policy) on the same parameters.
+            return super().forward(x)
+        if not self.fused_inference and not (
+                torch.is_grad_enabled()
+                and (x.requires_grad or any(p.requires_grad for p in self.parameters()))):
             return super().forward(x)
         w_ih, bias, w_hh = self._fused_params()
         out = _FusedLSTM2DFunction.apply(x.contiguous(), w_ih, bias, w_hh, self.dirs)
