@@ -88,6 +88,10 @@ def init_model(config: ConfigType,
     if isinstance(backbone, dict) and 'init_cfg' in backbone:
         backbone.init_cfg = None
     model_cfg.pop('pretrained', None)
+    # mmengine's Runner hands the top-level data_preprocessor (mean/std/to_rgb) to the model;
+    # a model built here must normalise the same way.
+    if config.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', copy.deepcopy(config.data_preprocessor))
     init_default_scope(config.get('default_scope', 'mmseq'))
     model = MODELS.build(model_cfg)
 

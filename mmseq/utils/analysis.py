@@ -25,8 +25,8 @@ IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
 def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Config:
-    """Read a config, merge overrides, and attach the top-level ``data_preprocessor`` to the
-    model as mmengine's Runner does (so a model built outside a Runner normalises like one)."""
+    """Read a config and merge overrides (``init_model`` attaches the top-level
+    ``data_preprocessor`` to the model, as mmengine's Runner does)."""
     cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -34,8 +34,6 @@ def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) 
         import_modules_from_strings(**cfg.custom_imports)
     if 'model' not in cfg:
         raise KeyError('the config has no "model" entry')
-    if cfg.get('data_preprocessor') is not None and 'data_preprocessor' not in cfg.model:
-        cfg.model.data_preprocessor = copy.deepcopy(cfg.data_preprocessor)
     return cfg
 
 

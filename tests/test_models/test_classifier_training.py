@@ -19,7 +19,7 @@ def test_in1k_config_trains_and_loss_goes_down(tmp_path, repo_root):
     num_classes = 4
     cfg.merge_from_dict({
         'work_dir': str(tmp_path / 'work'),
-        'model.backbone.arch': TINY,
+        'model.backbone.arch': dict(TINY, _delete_=True),
         'model.backbone.drop_path_rate': 0.0,
         'model.head.in_channels': 32,
         'model.head.num_classes': num_classes,

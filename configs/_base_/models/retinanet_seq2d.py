@@ -14,7 +14,7 @@
 #              three levels share stride 14.
 #   padding    to a multiple of 56, the largest stride, so every level's size is exactly
 #              (padded input) / stride and the backbone's own padding (to 14) never fires.
-custom_imports = dict(imports=['mmseq.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseq.models', 'mmseq.engine'], allow_failed_imports=False)
 
 model = dict(
     type='RetinaNet',

@@ -9,7 +9,7 @@
 #   - the data preprocessor pads images (0) and labels (255, ignored) to a multiple of 14,
 #     so the backbone's own padding never fires and logits and labels share one grid.
 custom_imports = dict(
-    imports=['mmseq.models', 'mmseq.models.decode_heads'], allow_failed_imports=False)
+    imports=['mmseq.models', 'mmseq.models.decode_heads', 'mmseq.engine'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(

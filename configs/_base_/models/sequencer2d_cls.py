@@ -1,5 +1,5 @@
 # Sequencer2D image classifier (mmpretrain). Top-level configs set the arch and drop path.
-custom_imports = dict(imports=['mmseq.models'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseq.models', 'mmseq.engine'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
