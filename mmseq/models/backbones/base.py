@@ -129,12 +129,14 @@ class SequencerBackboneBase(BaseModule):
     num_stages: int
     stages: nn.ModuleList
 
-    def __init__(self, in_channels: int, stem_patch: int, total_stride: int,
+    def __init__(self, in_channels: int, patch_sizes: List[int], drop_path_rate: float,
                  out_indices, frozen_stages: int, norm_eval: bool, with_cp: bool, init_cfg):
         super().__init__(init_cfg=init_cfg)
+        if not 0 <= drop_path_rate < 1:
+            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
         self.in_channels = in_channels
-        self.stem_patch = stem_patch
-        self.total_stride = total_stride
+        self.stem_patch = patch_sizes[0]
+        self.total_stride = math.prod(patch_sizes)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp

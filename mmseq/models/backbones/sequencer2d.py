@@ -96,13 +96,8 @@ class Sequencer2D(SequencerBackboneBase):
                  init_cfg: Optional[Union[Dict, list]] = None):
         self.arch = resolve_arch(arch, self.arch_zoo)
         patch_sizes = list(self.arch['patch_sizes'])
-        total_stride = 1
-        for p in patch_sizes:
-            total_stride *= p
-        super().__init__(in_channels, patch_sizes[0], total_stride, out_indices, frozen_stages,
+        super().__init__(in_channels, patch_sizes, drop_path_rate, out_indices, frozen_stages,
                          norm_eval, with_cp, init_cfg)
-        if not 0 <= drop_path_rate < 1:
-            raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
         if hidden_ratio <= 0:
             raise ValueError(f'hidden_ratio must be positive, got {hidden_ratio}')
 
