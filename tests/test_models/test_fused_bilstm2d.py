@@ -4,12 +4,33 @@ import pytest
 import torch
 
 from mmseq.models.backbones.sequencer2d import Sequencer2D
-from mmseq.models.layers import BiLSTM2D, FusedBiLSTM2D
+from mmseq.models.layers import BiLSTM2D, FusedBiLSTM2D, fused_bilstm2d, lstm2d_ext
 from mmseq.models.layers.bilstm2d import TOKEN_MIXERS, build_token_mixer, select_impl
 
 TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
                  hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
 TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture(autouse=True, params=['cpp', 'python'])
+def step_loops(request, monkeypatch):
+    """Every test runs on both step-loop implementations: the C++ extension (which must
+    build here: it is what users get) and the PyTorch fallback."""
+    if request.param == 'cpp':
+        assert lstm2d_ext.load() is not None, 'the C++ step loops did not build'
+
+        def no_python_loop(*args, **kwargs):
+            raise AssertionError('the PyTorch step loop ran although the C++ one is available')
+        monkeypatch.setattr(fused_bilstm2d, '_python_steps', no_python_loop)
+        monkeypatch.setattr(fused_bilstm2d, '_python_gate_grads', no_python_loop)
+    else:
+        monkeypatch.setenv('MMSEQ_LSTM2D_EXT', '0')
+        assert lstm2d_ext.load() is None
+    return request.param
+
+
+_real_python_steps = fused_bilstm2d._python_steps
+_real_python_gate_grads = fused_bilstm2d._python_gate_grads
 
 
 def _pair(dim, hidden, **kwargs):
@@ -51,6 +72,47 @@ def test_fused_equals_reference(B, H, W, kwargs):
     assert gp_fus.keys() == gp_ref.keys()
     for name in gp_ref:
         torch.testing.assert_close(gp_fus[name], gp_ref[name], **TOL, msg=name)
+
+
+def test_float64_takes_the_pytorch_loop(step_loops, monkeypatch):
+    monkeypatch.setattr(fused_bilstm2d, '_python_steps', _real_python_steps)
+    monkeypatch.setattr(fused_bilstm2d, '_python_gate_grads', _real_python_gate_grads)
+    ref, fused = _pair(16, 4)
+    ref.double(), fused.double()
+    x = torch.randn(2, 4, 5, 16, dtype=torch.float64)
+    grad = torch.randn(2, 4, 5, 16, dtype=torch.float64)
+    y_ref, gx_ref, _ = _value_and_grads(ref, x, grad)
+    y_fus, gx_fus, _ = _value_and_grads(fused, x, grad)
+    torch.testing.assert_close(y_fus, y_ref)
+    torch.testing.assert_close(gx_fus, gx_ref)
+
+
+def test_inference_cache_follows_weight_changes():
+    ref, fused = _pair(16, 4)
+    fused.fused_inference = True
+    x = torch.randn(2, 4, 4, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), ref(x), **TOL)
+        for module in (ref, fused):  # in place, as an optimizer or load_state_dict does
+            module.rnn_h.weight_hh_l0_reverse.mul_(-1.5)
+            module.rnn_v.bias_ih_l0.add_(0.25)
+        torch.testing.assert_close(fused(x), ref(x), **TOL)
+        ref.load_state_dict(BiLSTM2D(16, 4).state_dict())
+        fused.load_state_dict(ref.state_dict())
+        torch.testing.assert_close(fused(x), ref(x), **TOL)
+
+
+def test_backbone_no_grad_equals_autograd_forward():
+    """Inference reuses buffers and adds residuals in place; values must not change."""
+    torch.manual_seed(0)
+    model = Sequencer2D(TINY_ARCH, out_indices=(0, 1, 2, 3)).eval()
+    x = torch.randn(2, 3, 42, 56)
+    with_grad = model(x)
+    with torch.no_grad():
+        first, second = model(x), model(x)
+    for a, b, c in zip(with_grad, first, second):
+        torch.testing.assert_close(b, a.detach(), **TOL)
+        torch.testing.assert_close(c, b, rtol=0, atol=0)
 
 
 def test_retain_graph_and_no_grad():

@@ -5,6 +5,7 @@ All models run in one process, side by side: every repeat runs every (setting, m
 once, so machine noise is spread over all of them; the report gives medians over repeats and
 ratios against timm's ``sequencer2d_s``.
 
+Time and memory come from separate steps (the memory sampler would slow a timed step).
 Memory: on CPU the peak RSS during the step minus the RSS just before it (sampled by a thread
 from /proc/self/statm; glibc's free lists are trimmed with ``malloc_trim`` before each step so
 memory freed by earlier steps does not hide the step's own growth); on CUDA ``max_memory_allocated`` minus the allocation
@@ -150,7 +151,7 @@ class PeakRSS:
 
 
 class Case:
-    """One model in one mode at one setting; ``step()`` returns (seconds, extra bytes)."""
+    """One model in one mode at one setting: ``time_step()`` and ``memory_step()``."""
 
     def __init__(self, model: nn.Module, mode: str, size: int, batch: int, device: str):
         self.model, self.mode, self.device = model, mode, torch.device(device)
@@ -171,20 +172,29 @@ class Case:
             nn.functional.cross_entropy(logits, self.targets).backward()
             self.optimizer.step()
 
-    def step(self) -> Tuple[float, int]:
+    def time_step(self) -> float:
+        """Seconds of one step, with nothing else running in the process."""
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        self._run()
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    def memory_step(self) -> int:
+        """Peak extra bytes of one step. A separate, untimed step: on CPU the RSS sampler is a
+        thread that would take a core (and the GIL) from a timed step."""
         if self.device.type == 'cuda':
             torch.cuda.synchronize()
             base = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
-            start = time.perf_counter()
             self._run()
             torch.cuda.synchronize()
-            return time.perf_counter() - start, torch.cuda.max_memory_allocated() - base
+            return torch.cuda.max_memory_allocated() - base
         with PeakRSS() as mem:
-            start = time.perf_counter()
             self._run()
-            seconds = time.perf_counter() - start
-        return seconds, mem.extra
+        return mem.extra
 
 
 def parse_settings(args) -> List[Tuple[int, int]]:
@@ -277,10 +287,9 @@ def run(args) -> List[Dict]:
             try:
                 if repeat == 0:
                     for _ in range(args.warmup):
-                        case.step()
-                seconds, extra = case.step()
-                record['times'].append(seconds)
-                record['mems'].append(extra)
+                        case.time_step()
+                record['times'].append(case.time_step())
+                record['mems'].append(case.memory_step())
             except (RuntimeError, MemoryError) as e:  # out of memory: skip from now on
                 record['status'] = f'failed: {type(e).__name__}: {str(e)[:80]}'
                 if args.device.startswith('cuda'):

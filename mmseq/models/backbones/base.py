@@ -8,6 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 
+from ..layers import gate_workspace
+
 ARCH_KEYS = ('layers', 'patch_sizes', 'embed_dims', 'hidden_sizes', 'mlp_ratios')
 
 
@@ -116,7 +118,8 @@ class Downsample(nn.Module):
         if self.patch_size == 1:
             return F.linear(x, self.proj.weight.flatten(1), self.proj.bias)
         x = self.proj(x.permute(0, 3, 1, 2))
-        return x.permute(0, 2, 3, 1)
+        # Contiguous channels-last tokens: otherwise every LayerNorm of the stage copies them.
+        return x.permute(0, 2, 3, 1).contiguous()
 
 
 class SequencerBackboneBase(BaseModule):
@@ -163,12 +166,17 @@ class SequencerBackboneBase(BaseModule):
             super().init_weights()
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """NCHW image -> channels-last tokens of the first stage."""
-        return self.stem(x).permute(0, 2, 3, 1)
+        """NCHW image -> contiguous channels-last tokens of the first stage (a channels_last
+        input makes the convolution write that layout directly)."""
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
+        return x.permute(0, 2, 3, 1).contiguous()
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         check_image_batch(x, self.in_channels, self.stem_patch)
-        x = self.embed(pad_to_multiple(x, self.total_stride))
+        with gate_workspace():
+            return self._forward_stages(self.embed(pad_to_multiple(x, self.total_stride)))
+
+    def _forward_stages(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage.downsample(x)

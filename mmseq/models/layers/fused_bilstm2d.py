@@ -21,11 +21,14 @@ runs the nn.LSTM path on the very same parameters when autograd is not recording
 and under autocast; it is always safe to select. Only ``rnn_type='lstm'`` is fused;
 ``select_impl`` routes GRU/RNN to the reference.
 """
-from typing import List, Sequence, Tuple
+import contextlib
+import threading
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
+from . import lstm2d_ext
 from .bilstm2d import BiLSTM2D
 
 # A direction: (orientation 'v'|'h', reverse). Order = the reference's cat order:
@@ -54,6 +57,128 @@ def _time_index(length: int, t: int, reverse: bool) -> int:
     return length - 1 - t if reverse else t
 
 
+def _ext_dirs(dirs: Sequence[Direction]) -> Tuple[List[int], List[int]]:
+    """Directions as the C++ loops take them: orientations (0 = 'v') and reverse flags."""
+    return [0 if o == 'v' else 1 for o, _ in dirs], [int(r) for _, r in dirs]
+
+
+def _python_steps(gates5, w_hh, dirs, save):
+    """The forward step loop in PyTorch ops, for when the C++ extension is unavailable.
+
+    Returns the (B, H, W, ndir*D) output and, when ``save``, per group the activated gates
+    (L, k, rows, 4D) and cell states (L, k, rows, D) of every step (as the C++ loop does).
+    """
+    B, H, W, ndir, four_d = gates5.shape
+    D = four_d // 4
+    out = gates5.new_empty(B, H, W, ndir * D)
+    out5 = out.view(B, H, W, ndir, D)
+    saved = []
+    for length, slots in _groups(dirs, H, W):
+        k, rows = len(slots), B * H * W // length
+        w_hh_t = w_hh[slots].transpose(1, 2)
+        # Time-major hidden states: step t writes hs[t], the next step's matmul operand.
+        hs = gates5.new_empty(length, k, rows, D)
+        gates = gates5.new_empty(length if save else 1, k, rows, four_d)
+        cells = gates5.new_empty(length if save else 1, k, rows, D)
+        for t in range(length):
+            g = gates[t if save else 0]
+            torch.stack([_step_view(gates5, dirs[s][0], _time_index(length, t, dirs[s][1]), s)
+                         for s in slots], out=g.view(k, B, -1, four_d))
+            if t > 0:
+                g.baddbmm_(hs[t - 1], w_hh_t)
+            # Gate order here: input, forget, output (sigmoid), cell candidate (tanh).
+            g[..., :3 * D].sigmoid_()
+            g[..., 3 * D:].tanh_()
+            i_g, f_g, o_g, c_g = g.split(D, dim=-1)
+            c = cells[t if save else 0]
+            if t == 0:
+                torch.mul(i_g, c_g, out=c)
+            elif save:
+                torch.addcmul(f_g * cells[t - 1], i_g, c_g, out=c)
+            else:
+                c.mul_(f_g).addcmul_(i_g, c_g)
+            torch.mul(o_g, torch.tanh(c), out=hs[t])
+        for n, s in enumerate(slots):
+            orient, reverse = dirs[s]
+            src = hs[:, n].view(length, B, -1, D)
+            if reverse:
+                src = src.flip(0)
+            src = src.permute(1, 0, 2, 3) if orient == 'v' else src.permute(1, 2, 0, 3)
+            out5[:, :, :, s].copy_(src)
+        if save:
+            saved += [gates, cells]
+    return out, saved
+
+
+def _python_gate_grads(grad_out, w_hh, saved, dirs):
+    """Gradients of the gate pre-activations, (B, H, W, ndir, 4D), in PyTorch ops."""
+    B, H, W, _ = grad_out.shape
+    ndir, four_d, D = w_hh.shape
+    grad_out5 = grad_out.view(B, H, W, ndir, D)
+    dgates = grad_out.new_empty(B, H, W, ndir, four_d)
+    for gi, (length, slots) in enumerate(_groups(dirs, H, W)):
+        k = len(slots)
+        gates, cells = saved[2 * gi], saved[2 * gi + 1]
+        w = w_hh[slots]
+        dh_rec = dc_next = None
+        for t in reversed(range(length)):
+            idx = [_time_index(length, t, dirs[s][1]) for s in slots]
+            g, c = gates[t], cells[t]
+            i_g, f_g, o_g, c_g = g.split(D, dim=-1)
+            dh = torch.stack([_step_view(grad_out5, dirs[s][0], i, s)
+                              for s, i in zip(slots, idx)]).view(k, -1, D)
+            if dh_rec is not None:
+                dh = dh + dh_rec
+            tanh_c = torch.tanh(c)
+            dc = dh * o_g * (1 - tanh_c * tanh_c)
+            if dc_next is not None:
+                dc = dc + dc_next
+            dg = torch.empty_like(g)
+            di, df, do, dcg = dg.split(D, dim=-1)
+            torch.mul(dc * c_g, i_g * (1 - i_g), out=di)
+            if t > 0:
+                torch.mul(dc * cells[t - 1], f_g * (1 - f_g), out=df)
+            else:
+                df.zero_()
+            torch.mul(dc * i_g, 1 - c_g * c_g, out=dcg)
+            torch.mul(dh * tanh_c, o_g * (1 - o_g), out=do)
+            dc_next = dc * f_g
+            dh_rec = torch.bmm(dg, w)
+            dgv = dg.view(k, B, -1, four_d)
+            for n, (s, i) in enumerate(zip(slots, idx)):
+                _step_view(dgates, dirs[s][0], i, s).copy_(dgv[n])
+    return dgates
+
+
+_workspace = threading.local()
+
+
+@contextlib.contextmanager
+def gate_workspace():
+    """Within this block, fused BiLSTM2D layers of one thread write their gate projections
+    into one reused buffer per shape instead of a fresh allocation per layer (on CPU a fresh
+    multi-MB tensor costs a page fault per 4 KiB when first written). The backbones wrap
+    their forward in it; the buffers are freed when the outermost block exits."""
+    outermost = getattr(_workspace, 'buffers', None) is None
+    if outermost:
+        _workspace.buffers = {}
+    try:
+        yield
+    finally:
+        if outermost:
+            _workspace.buffers = None
+
+
+def _gate_buffer(shape: Tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+    buffers = getattr(_workspace, 'buffers', None)
+    if buffers is None:
+        return like.new_empty(shape)
+    key = (shape, like.dtype, like.device)
+    if key not in buffers:
+        buffers[key] = like.new_empty(shape)
+    return buffers[key]
+
+
 class _FusedLSTM2DFunction(torch.autograd.Function):
     """out[b, y, x, k*D:(k+1)*D] = hidden state of direction k at that token."""
 
@@ -61,108 +186,36 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
     def forward(ctx, x, w_ih, bias, w_hh, dirs):
         # x: (B, H, W, C); w_ih: (ndir*4D, C); bias: (ndir*4D,); w_hh: (ndir, 4D, D).
         B, H, W, C = x.shape
-        ndir, four_d, D = w_hh.shape
-        x2d = x.reshape(-1, C)
-        gates5 = torch.addmm(bias, x2d, w_ih.t()).view(B, H, W, ndir, four_d)
-        out = x.new_empty(B, H, W, ndir * D)
-        out5 = out.view(B, H, W, ndir, D)
-        save = ctx.needs_input_grad[0] or ctx.needs_input_grad[1] or \
-            ctx.needs_input_grad[2] or ctx.needs_input_grad[3]
-        groups = _groups(dirs, H, W)
-        w_hh_t = [w_hh[slots].transpose(1, 2) for _, slots in groups]
-        # Hidden states time-major per group: step t writes hs[t] in place, which is also the
-        # next step's matmul operand; the (B, H, W, ndir*D) layout is filled once at the end.
-        hs = [x.new_empty(length, len(slots), B * H * W // length, D) for length, slots in groups]
-        cells = [None] * len(groups)
-        saved_gates = [[] for _ in groups]
-        saved_cells = [[] for _ in groups]
-        for t in range(max(length for length, _ in groups)):
-            for gi, (length, slots) in enumerate(groups):
-                if t >= length:
-                    continue
-                k = len(slots)
-                g = torch.stack([
-                    _step_view(gates5, dirs[s][0], _time_index(length, t, dirs[s][1]), s)
-                    for s in slots])
-                g = g.view(k, -1, four_d)
-                if t > 0:
-                    g.baddbmm_(hs[gi][t - 1], w_hh_t[gi])
-                # Gate order here: input, forget, output (sigmoid), cell candidate (tanh).
-                g[..., :3 * D].sigmoid_()
-                g[..., 3 * D:].tanh_()
-                i_g, f_g, o_g, c_g = g.split(D, dim=-1)
-                c = cells[gi]
-                if c is None:
-                    c = i_g * c_g
-                elif save:
-                    c = torch.addcmul(f_g * c, i_g, c_g)
-                else:
-                    c = c.mul_(f_g).addcmul_(i_g, c_g)
-                cells[gi] = c
-                torch.mul(o_g, torch.tanh(c), out=hs[gi][t])
-                if save:
-                    saved_gates[gi].append(g)
-                    saved_cells[gi].append(c)
-        for gi, (length, slots) in enumerate(groups):
-            for n, s in enumerate(slots):
-                orient, reverse = dirs[s]
-                src = hs[gi][:, n].view(length, B, -1, D)
-                if reverse:
-                    src = src.flip(0)
-                src = src.permute(1, 0, 2, 3) if orient == 'v' else src.permute(1, 2, 0, 3)
-                out5[:, :, :, s].copy_(src)
+        ndir, four_d, _ = w_hh.shape
+        save = any(ctx.needs_input_grad[:4])
+        ext = lstm2d_ext.load()
+        if ext is not None and x.dtype == torch.float32:  # the C++ loop adds the bias itself
+            gates5 = _gate_buffer((B * H * W, ndir * four_d), x)
+            torch.mm(x.reshape(-1, C), w_ih.t(), out=gates5)
+            gates5 = gates5.view(B, H, W, ndir, four_d)
+            out, *saved = ext.forward(gates5, bias, w_hh.transpose(1, 2).contiguous(),
+                                      *_ext_dirs(dirs), save)
+        else:
+            gates5 = torch.addmm(bias, x.reshape(-1, C), w_ih.t()).view(B, H, W, ndir, four_d)
+            ext = None
+            out, saved = _python_steps(gates5, w_hh, dirs, save)
         if save:
-            ctx.save_for_backward(x, w_ih, w_hh, out)
-            ctx.saved_gates = saved_gates
-            ctx.saved_cells = saved_cells
-            ctx.dirs = dirs
+            ctx.save_for_backward(x, w_ih, w_hh, out, *saved)
+            ctx.dirs, ctx.ext = dirs, ext
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        x, w_ih, w_hh, out = ctx.saved_tensors
+        x, w_ih, w_hh, out, *saved = ctx.saved_tensors
         dirs = ctx.dirs
         B, H, W, C = x.shape
         ndir, four_d, D = w_hh.shape
-        grad_out5 = grad_out.contiguous().view(B, H, W, ndir, D)
-        dgates = x.new_empty(B, H, W, ndir, four_d)
-        groups = _groups(dirs, H, W)
-        w_hh_g = [w_hh[slots] for _, slots in groups]
-        dh_rec = [None] * len(groups)
-        dc_next = [None] * len(groups)
-        for t in reversed(range(max(length for length, _ in groups))):
-            for gi, (length, slots) in enumerate(groups):
-                if t >= length:
-                    continue
-                k = len(slots)
-                idx = [_time_index(length, t, dirs[s][1]) for s in slots]
-                g = ctx.saved_gates[gi][t]
-                c = ctx.saved_cells[gi][t]
-                i_g, f_g, o_g, c_g = g.split(D, dim=-1)
-                dh = torch.stack([_step_view(grad_out5, dirs[s][0], i, s)
-                                  for s, i in zip(slots, idx)]).view(k, -1, D)
-                if dh_rec[gi] is not None:
-                    dh = dh + dh_rec[gi]
-                tanh_c = torch.tanh(c)
-                # dc = dc_next + dh * o * (1 - tanh(c)^2)
-                dc = dh * o_g * (1 - tanh_c * tanh_c)
-                if dc_next[gi] is not None:
-                    dc = dc + dc_next[gi]
-                dg = torch.empty_like(g)
-                di, df, do, dcg = dg.split(D, dim=-1)
-                torch.mul(dc * c_g, i_g * (1 - i_g), out=di)
-                if t > 0:
-                    torch.mul(dc * ctx.saved_cells[gi][t - 1], f_g * (1 - f_g), out=df)
-                else:
-                    df.zero_()
-                torch.mul(dc * i_g, 1 - c_g * c_g, out=dcg)
-                torch.mul(dh * tanh_c, o_g * (1 - o_g), out=do)
-                dc_next[gi] = dc * f_g
-                dh_rec[gi] = torch.bmm(dg, w_hh_g[gi])
-                dgv = dg.view(k, B, -1, four_d)
-                for n, (s, i) in enumerate(zip(slots, idx)):
-                    _step_view(dgates, dirs[s][0], i, s).copy_(dgv[n])
+        grad_out = grad_out.contiguous()
+        if ctx.ext is not None:
+            dgates = ctx.ext.backward(grad_out, w_hh.contiguous(), saved, *_ext_dirs(dirs))
+        else:
+            dgates = _python_gate_grads(grad_out, w_hh, saved, dirs)
 
         dg2d = dgates.view(-1, ndir * four_d)
         grad_x = grad_w_ih = grad_b = grad_w_hh = None
@@ -201,8 +254,9 @@ class FusedBiLSTM2D(BiLSTM2D):
     can be swapped in a config with ``mixer_impl``. Only ``rnn_type='lstm'`` is supported.
     """
 
-    # Inference without autograd runs nn.LSTM (oneDNN), which is faster there; see module doc.
-    fused_inference = False
+    # Inference (autograd off): None = fused iff the C++ step loops are available (else
+    # nn.LSTM's oneDNN kernel, faster than the PyTorch step loop); True/False force it.
+    fused_inference: Optional[bool] = None
 
     def __init__(self, dim: int, hidden_size: int, rnn_type: str = 'lstm',
                  bidirectional: bool = True, union: str = 'cat', with_fc: bool = True):
@@ -223,7 +277,26 @@ class FusedBiLSTM2D(BiLSTM2D):
 
     def _fused_params(self):
         """Concatenated weights with folded biases, gates reordered from PyTorch's
-        (i, f, g, o) to (i, f, o, g) so one sigmoid and one tanh cover them."""
+        (i, f, g, o) to (i, f, o, g) so one sigmoid and one tanh cover them. Without autograd
+        the result is cached until a parameter changes (in place or replaced)."""
+        if torch.is_grad_enabled():
+            return self._build_fused_params()
+        params = [p for _, p in self.rnn_params()]
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        cached = self.__dict__.get('_fused_cache')
+        if cached is None or cached[0] != key:
+            cached = (key, self._build_fused_params())
+            self.__dict__['_fused_cache'] = cached
+        return cached[1]
+
+    def rnn_params(self):
+        """(name, parameter) of the LSTM weights, in direction order."""
+        for prefix, suffix in self._param_names:
+            rnn = getattr(self, prefix)
+            for kind in ('weight_ih_l0', 'weight_hh_l0', 'bias_ih_l0', 'bias_hh_l0'):
+                yield f'{prefix}.{kind}{suffix}', getattr(rnn, kind + suffix)
+
+    def _build_fused_params(self):
         w_ih, bias, w_hh = [], [], []
         for prefix, suffix in self._param_names:
             rnn = getattr(self, prefix)
@@ -243,10 +316,14 @@ class FusedBiLSTM2D(BiLSTM2D):
         if x.device.type != 'cpu' or torch.is_autocast_enabled(x.device.type):
             # cuDNN's LSTM (or autocast's dtype policy) on the same parameters.
             return super().forward(x)
-        if not self.fused_inference and not (
-                torch.is_grad_enabled()
-                and (x.requires_grad or any(p.requires_grad for p in self.parameters()))):
-            return super().forward(x)
+        records_grad = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.parameters()))
+        if not records_grad:
+            fused = self.fused_inference
+            if fused is None:
+                fused = x.dtype == torch.float32 and lstm2d_ext.load() is not None
+            if not fused:
+                return super().forward(x)
         w_ih, bias, w_hh = self._fused_params()
         out = _FusedLSTM2DFunction.apply(x.contiguous(), w_ih, bias, w_hh, self.dirs)
         if self.union == 'add':

@@ -13,5 +13,9 @@ class Mlp(nn.Module):
         self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.act(self.fc1(x)))
-        return self.drop(self.fc2(x))
+        x = self.fc1(x)
+        if torch.is_grad_enabled():
+            x = self.act(x)
+        else:  # GELU may overwrite fc1's fresh output: only its backward would need it
+            x = torch.ops.aten.gelu_(x, approximate=self.act.approximate)
+        return self.drop(self.fc2(self.drop(x)))
