@@ -23,6 +23,8 @@ setup(
     long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmseq', 'mmseq.*']),
+    # C++ sources compiled on first use by mmseq/models/layers/lstm2d_ext.py.
+    package_data={'mmseq.models.layers': ['csrc/*.cpp']},
     python_requires='>=3.9',
     # The backbone needs only torch + mmengine + mmcv.cnn; the tasks add the downstream libraries.
     install_requires=['torch', 'mmengine>=0.10', 'mmcv>=2.0.0,<2.2.0'],

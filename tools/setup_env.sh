@@ -8,7 +8,17 @@ venv="$root/.venv"
 stamp="$venv/.mmseq-complete"
 pins_hash="$(cat requirements/*.txt setup.py tools/setup_env.sh | sha256sum | cut -c1-16)"
 
+# The fused BiLSTM2D's C++ step loops compile on first use (~30 s, cached per source and CPU
+# under ~/.cache/torch_extensions); build them here so the first training step does not wait.
+build_step_loops() {
+  "$venv/bin/python" -c 'from mmseq.models.layers import lstm2d_ext as e
+import sys; sys.exit(e.load() is None)' 2>/dev/null \
+    && echo "setup_env: BiLSTM2D C++ step loops ready" \
+    || echo "setup_env: warning: BiLSTM2D C++ step loops did not build; the PyTorch loop is used" >&2
+}
+
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins_hash" ]]; then
+  build_step_loops
   exit 0
 fi
 
@@ -42,5 +52,6 @@ import mmcv, mmcv.ops, mmengine, mmpretrain, mmseg, mmdet, timm, torch  # noqa: 
 print(f'setup_env: torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, '
       f'mmpretrain {mmpretrain.__version__}, mmseg {mmseg.__version__}, mmdet {mmdet.__version__}, timm {timm.__version__}')
 PY
+build_step_loops
 echo "$pins_hash" > "$stamp"
 echo "setup_env: done in $(( $(date +%s) - start )) s"

@@ -285,3 +285,24 @@ def test_pretrained_init_with_prefix(tmp_path):
 def test_bad_inputs(x, exc, match):
     with pytest.raises(exc, match=match):
         tiny()(x)
+
+
+@pytest.mark.parametrize('hooked', ['stages.0.blocks.0.mlp.fc2', 'stages.0.blocks.0.mlp.fc1',
+                                    'stages.0.blocks.0.token_mixer.fc'])
+def test_inference_in_place_updates_respect_forward_hooks(hooked):
+    """Without autograd the blocks add residuals (and GELU) in place, but never into a tensor a
+    forward hook has seen."""
+    torch.manual_seed(0)
+    model = Sequencer2D(TINY).eval()
+    x = torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        expected = model(x)[-1]
+    seen = []
+    handle = model.get_submodule(hooked).register_forward_hook(
+        lambda module, args, out: seen.append((out, out.clone())))
+    with torch.no_grad():
+        out = model(x)[-1]
+    handle.remove()
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    kept, snapshot = seen[0]
+    torch.testing.assert_close(kept, snapshot, rtol=0, atol=0)

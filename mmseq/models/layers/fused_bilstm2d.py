@@ -4,22 +4,23 @@ fewer, larger kernels on CPU.
 What it changes against four ``nn.LSTM`` calls:
 
 * one GEMM computes the input projections of all directions (vertical and horizontal, forward
-  and reverse) straight from the channels-last map, with ``b_ih + b_hh`` folded in; no
-  transposed copy of the input is made;
+  and reverse) straight from the channels-last map; no transposed copy of the input is made;
 * the recurrences of all directions advance together: when H == W one batched matmul per time
   step serves the four directions (otherwise one per orientation);
-* every step writes its hidden states into the fused (B, H, W, 4D) output, which is the ``cat``
-  layout the ``fc`` consumes, so there is no permute/cat copy;
-* a custom backward keeps only the activated gates and cell states of the steps, computes the
-  recurrent gradients step by step and the input/weight gradients afterwards as whole-map GEMMs.
+* the step loops run in C++ (``csrc/lstm2d_steps.cpp``, compiled on first use, see
+  ``lstm2d_ext``): per step one ``bmm`` and one vectorised pass that adds the folded biases
+  ``b_ih + b_hh``, applies the gates, updates the cell and writes the hidden state straight
+  into the fused (B, H, W, 4D) ``cat`` layout the ``fc`` consumes (no permute/cat copy);
+* the backward keeps only the activated gates and cell states of the steps, computes the
+  recurrent gradients step by step (C++ too) and the input/weight gradients afterwards as
+  whole-map GEMMs.
 
-Measured on a 2-core AVX2/AVX-512 CPU (docs/benchmark.md), the fused recurrence wins for
-training (1.2x per layer at 224, about half the saved activations) but not for inference,
-where oneDNN's nn.LSTM kernel runs the step loop in C++ (fused: 0.76-1.00x). So the module
-runs the nn.LSTM path on the very same parameters when autograd is not recording (set
-``fused_inference = True`` to force the fused path), on CUDA (cuDNN's persistent LSTM kernels)
-and under autocast; it is always safe to select. Only ``rnn_type='lstm'`` is fused;
-``select_impl`` routes GRU/RNN to the reference.
+Without the compiled loops (no compiler, ``MMSEQ_LSTM2D_EXT=0``, or float64) the same steps
+run as PyTorch ops; that loop wins for training but not for inference, where oneDNN's
+``nn.LSTM`` is faster, so inference then runs ``nn.LSTM`` on the very same parameters.
+On CUDA (cuDNN's persistent LSTM kernels), under autocast and while tracing, the module runs
+``nn.LSTM`` too; it is always safe to select. Only ``rnn_type='lstm'`` is fused;
+``select_impl`` routes GRU/RNN to the reference. Measurements: docs/benchmark.md.
 """
 import contextlib
 import threading
@@ -313,8 +314,10 @@ class FusedBiLSTM2D(BiLSTM2D):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[-1] != self.dim:
             raise ValueError(f'Expected a (B, H, W, {self.dim}) input, got {tuple(x.shape)}')
-        if x.device.type != 'cpu' or torch.is_autocast_enabled(x.device.type):
-            # cuDNN's LSTM (or autocast's dtype policy) on the same parameters.
+        if (x.device.type != 'cpu' or torch.is_autocast_enabled(x.device.type)
+                or torch.jit.is_tracing() or torch.jit.is_scripting()):
+            # cuDNN's LSTM (or autocast's dtype policy, or a graph exporters understand) on
+            # the same parameters.
             return super().forward(x)
         records_grad = torch.is_grad_enabled() and (
             x.requires_grad or any(p.requires_grad for p in self.parameters()))

@@ -1,6 +1,8 @@
 import torch
 import torch.nn as nn
 
+from .inplace import may_overwrite
+
 
 class Mlp(nn.Module):
     """Channel MLP of a Sequencer block: Linear -> GELU -> Linear on channels-last tokens."""
@@ -14,8 +16,8 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.fc1(x)
-        if torch.is_grad_enabled():
-            x = self.act(x)
-        else:  # GELU may overwrite fc1's fresh output: only its backward would need it
+        if may_overwrite(self.fc1, self.act):  # only GELU's backward would need its input
             x = torch.ops.aten.gelu_(x, approximate=self.act.approximate)
+        else:
+            x = self.act(x)
         return self.drop(self.fc2(self.drop(x)))
