@@ -87,10 +87,11 @@ def _python_steps(gates5, w_hh, dirs, save):
                          for s in slots], out=g.view(k, B, -1, four_d))
             if t > 0:
                 g.baddbmm_(hs[t - 1], w_hh_t)
-            # Gate order here: input, forget, output (sigmoid), cell candidate (tanh).
-            g[..., :3 * D].sigmoid_()
-            g[..., 3 * D:].tanh_()
-            i_g, f_g, o_g, c_g = g.split(D, dim=-1)
+            # nn.LSTM's gate order: input, forget (sigmoid), cell candidate (tanh), output.
+            g[..., :2 * D].sigmoid_()
+            g[..., 2 * D:3 * D].tanh_()
+            g[..., 3 * D:].sigmoid_()
+            i_g, f_g, c_g, o_g = g.split(D, dim=-1)
             c = cells[t if save else 0]
             if t == 0:
                 torch.mul(i_g, c_g, out=c)
@@ -125,7 +126,7 @@ def _python_gate_grads(grad_out, w_hh, saved, dirs):
         for t in reversed(range(length)):
             idx = [_time_index(length, t, dirs[s][1]) for s in slots]
             g, c = gates[t], cells[t]
-            i_g, f_g, o_g, c_g = g.split(D, dim=-1)
+            i_g, f_g, c_g, o_g = g.split(D, dim=-1)
             dh = torch.stack([_step_view(grad_out5, dirs[s][0], i, s)
                               for s, i in zip(slots, idx)]).view(k, -1, D)
             if dh_rec is not None:
@@ -135,7 +136,7 @@ def _python_gate_grads(grad_out, w_hh, saved, dirs):
             if dc_next is not None:
                 dc = dc + dc_next
             dg = torch.empty_like(g)
-            di, df, do, dcg = dg.split(D, dim=-1)
+            di, df, dcg, do = dg.split(D, dim=-1)
             torch.mul(dc * c_g, i_g * (1 - i_g), out=di)
             if t > 0:
                 torch.mul(dc * cells[t - 1], f_g * (1 - f_g), out=df)
@@ -277,8 +278,8 @@ class FusedBiLSTM2D(BiLSTM2D):
         self.dirs = tuple(dirs)
 
     def _fused_params(self):
-        """Concatenated weights with folded biases, gates reordered from PyTorch's
-        (i, f, g, o) to (i, f, o, g) so one sigmoid and one tanh cover them. Without autograd
+        """All directions' weights concatenated (nn.LSTM's gate order) and the two biases
+        summed: (ndir*4D, C), (ndir*4D,), (ndir, 4D, D). Without autograd
         the result is cached until a parameter changes (in place or replaced)."""
         if torch.is_grad_enabled():
             return self._build_fused_params()
@@ -304,12 +305,8 @@ class FusedBiLSTM2D(BiLSTM2D):
             w_ih.append(getattr(rnn, 'weight_ih_l0' + suffix))
             w_hh.append(getattr(rnn, 'weight_hh_l0' + suffix))
             bias.append(getattr(rnn, 'bias_ih_l0' + suffix) + getattr(rnn, 'bias_hh_l0' + suffix))
-        ndir, D = len(w_ih), self.hidden_size
-        order = [0, 1, 3, 2]
-        w_ih = torch.stack(w_ih).view(ndir, 4, D, -1)[:, order].reshape(ndir * 4 * D, -1)
-        bias = torch.stack(bias).view(ndir, 4, D)[:, order].reshape(-1)
-        w_hh = torch.stack(w_hh).view(ndir, 4, D, D)[:, order].reshape(ndir, 4 * D, D)
-        return w_ih, bias, w_hh
+        # cat/stack only: their backward is views (an index's would be a scatter).
+        return torch.cat(w_ih), torch.cat(bias), torch.stack(w_hh)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[-1] != self.dim:

@@ -3,7 +3,7 @@
 // the gates, the cell update and the writes into the (B, H, W, ndir * D) output.
 //
 // Layouts (all float32, contiguous):
-//   gates  (B, H, W, ndir, 4D)  input projections W_ih x, gate order (i, f, o, g)
+//   gates  (B, H, W, ndir, 4D)  input projections W_ih x, gate order (i, f, g, o) as nn.LSTM
 //   bias   (ndir, 4D)           b_ih + b_hh, added here (saves a pass over the gates)
 //   w_hh_t (ndir, D, 4D)        recurrent weights, transposed, same gate order
 //   out    (B, H, W, ndir, D)   hidden state of every direction at every token
@@ -152,8 +152,8 @@ std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
           for (int64_t e = 0; e < D; ++e) {
             const float ig = sigmoid(gi[e] + bi[e] + gr[e]);
             const float fg = sigmoid(gi[D + e] + bi[D + e] + gr[D + e]);
-            const float og = sigmoid(gi[2 * D + e] + bi[2 * D + e] + gr[2 * D + e]);
-            const float gg = tanh_fast(gi[3 * D + e] + bi[3 * D + e] + gr[3 * D + e]);
+            const float gg = tanh_fast(gi[2 * D + e] + bi[2 * D + e] + gr[2 * D + e]);
+            const float og = sigmoid(gi[3 * D + e] + bi[3 * D + e] + gr[3 * D + e]);
             const float cv = fg * cn[e] + ig * gg;
             const float hv = og * tanh_fast(cv);
             cn[e] = cv;
@@ -161,8 +161,8 @@ std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
             on[e] = hv;
             act[e] = ig;
             act[D + e] = fg;
-            act[2 * D + e] = og;
-            act[3 * D + e] = gg;
+            act[2 * D + e] = gg;
+            act[3 * D + e] = og;
           }
           if (sc) std::copy(cn, cn + D, sc + n * D);
         }
@@ -225,15 +225,15 @@ at::Tensor backward(const at::Tensor& grad_out, const at::Tensor& w_hh,
           float* __restrict dgt = dgp + (tok * ndir + slot) * G4;
 #pragma omp simd
           for (int64_t e = 0; e < D; ++e) {
-            const float ig = g[e], fg = g[D + e], og = g[2 * D + e], gg = g[3 * D + e];
+            const float ig = g[e], fg = g[D + e], gg = g[2 * D + e], og = g[3 * D + e];
             const float dh = go[e] + dhn[e];  // dh_rec and dc_next start as zeros
             const float tc = tanh_fast(cv[e]);
             const float dc = dh * og * (1.f - tc * tc) + dcn[e];
             const float c_prev = cp[e];
             dgn[e] = dc * gg * ig * (1.f - ig);
             dgn[D + e] = dc * c_prev * fg * (1.f - fg);
-            dgn[2 * D + e] = dh * tc * og * (1.f - og);
-            dgn[3 * D + e] = dc * ig * (1.f - gg * gg);
+            dgn[2 * D + e] = dc * ig * (1.f - gg * gg);
+            dgn[3 * D + e] = dh * tc * og * (1.f - og);
             dcn[e] = dc * fg;
           }
           std::copy(dgn, dgn + G4, dgt);
