@@ -5,10 +5,10 @@ What it changes against four ``nn.LSTM`` calls:
 
 * one GEMM computes the input projections of all directions (vertical and horizontal, forward
   and reverse) straight from the channels-last map; no transposed copy of the input is made;
-* the recurrences of all directions advance together: when H == W one batched matmul per time
-  step serves the four directions (otherwise one per orientation);
 * the step loops run in C++ (``csrc/lstm2d_steps.cpp``, compiled on first use, see
-  ``lstm2d_ext``): per step one ``bmm`` and one vectorised pass that adds the folded biases
+  ``lstm2d_ext``): the sequences of all directions are split once between the threads and
+  each thread runs its own through every step (they are independent), per step one small
+  GEMM for the recurrent product and one vectorised pass that adds the folded biases
   ``b_ih + b_hh``, applies the gates, updates the cell and writes the hidden state straight
   into the fused (B, H, W, 4D) ``cat`` layout the ``fc`` consumes (no permute/cat copy);
 * the backward keeps only the activated gates and cell states of the steps, computes the
@@ -228,23 +228,21 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_b = dg2d.sum(0)
         if ctx.needs_input_grad[3]:
-            # dW_hh[k] = sum_t dgates_t^T h_{t-1}: pair every step but the first with the
-            # hidden state of the step before it, over the whole map at once.
+            # dW_hh[k] = sum_t dgates_t^T h_{t-1} over the whole map at once: direction k's
+            # gate gradients are a strided 2-D view (no copy); h_{t-1} is its output shifted
+            # one step along its time axis, with zeros at the first step.
             out5 = out.view(B, H, W, ndir, D)
-            grad_w_hh = w_hh.new_zeros(w_hh.shape)
+            grad_w_hh = w_hh.new_empty(w_hh.shape)
             for s, (orient, reverse) in enumerate(dirs):
                 dim = 1 if orient == 'v' else 2
-                length = out5.shape[dim]
-                if length < 2:
-                    continue
-                later = slice(0, length - 1) if reverse else slice(1, length)
-                earlier = slice(1, length) if reverse else slice(0, length - 1)
-                sel_l = [slice(None)] * 3
-                sel_e = [slice(None)] * 3
-                sel_l[dim], sel_e[dim] = later, earlier
-                dg_s = dgates[tuple(sel_l) + (s,)].reshape(-1, four_d)
-                h_s = out5[tuple(sel_e) + (s,)].reshape(-1, D)
-                grad_w_hh[s] = torch.mm(dg_s.t(), h_s)
+                h_prev = out5.new_empty(B, H, W, D)
+                first, rest = (-1, slice(0, -1)) if reverse else (0, slice(1, None))
+                src = slice(1, None) if reverse else slice(0, -1)
+                h_prev.select(dim, first).zero_()
+                h_prev[(slice(None),) * dim + (rest,)] = \
+                    out5[(slice(None),) * dim + (src,)].select(-2, s)
+                grad_w_hh[s] = torch.mm(dgates[:, :, :, s].reshape(-1, four_d).t(),
+                                        h_prev.view(-1, D))
         return grad_x, grad_w_ih, grad_b, grad_w_hh, None
 
 

@@ -1,6 +1,10 @@
-// Step loops of the fused BiLSTM2D on CPU: all directions' recurrences advance together, one
-// batched matmul per step for the recurrent products and one fused element-wise pass for
-// the gates, the cell update and the writes into the (B, H, W, ndir * D) output.
+// Step loops of the fused BiLSTM2D on CPU. Every sequence (a column for the vertical
+// directions, a row for the horizontal ones) is independent of the others, so the rows of all
+// directions are split once between the threads and each thread runs its rows through every
+// time step alone: per step and block of rows one small GEMM (oneDNN's brgemm micro-kernel)
+// for the recurrent product and one vectorised pass for the gates, the cell update and the
+// writes into the (B, H, W, ndir * D) output. No barrier or threaded matmul per step, and the
+// hidden and cell states stay in the thread's cache.
 //
 // Layouts (all float32, contiguous):
 //   gates  (B, H, W, ndir, 4D)  input projections W_ih x, gate order (i, f, g, o) as nn.LSTM
@@ -12,6 +16,7 @@
 // they are processed as one group; with H == W all directions form one group.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
+#include <ATen/native/CPUBlas.h>
 
 #include <algorithm>
 #include <bit>
@@ -89,16 +94,43 @@ inline float sigmoid(float v) { return 1.f / (1.f + exp_inline(-v)); }
 
 inline float tanh_fast(float v) { return 1.f - 2.f / (exp_inline(2.f * v) + 1.f); }
 
-at::Tensor gather_weights(const at::Tensor& w, const std::vector<int64_t>& slots) {
-  std::vector<at::Tensor> parts;
-  for (auto s : slots) parts.push_back(w[s]);
-  return at::stack(parts).contiguous();
+// c (m, n) = a (m, kk) @ b (kk, n), all row-major and dense. oneDNN's batch-reduce GEMM
+// micro-kernel: no dispatch, no threading, meant for calls inside a parallel region.
+inline void small_gemm(int64_t m, int64_t n, int64_t kk, const float* a, const float* b,
+                       float* c) {
+  at::native::cpublas::brgemm(m, n, kk, kk, n, n, false, a, b, c, false);
+}
+
+// Asks for [p, p + bytes) to be brought into L2 (read) ahead of use.
+inline void prefetch_range(const void* p, int64_t bytes, bool write) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t off = 0; off < bytes; off += 64) {
+    if (write) __builtin_prefetch(c + off, 1, 2);
+    else __builtin_prefetch(c + off, 0, 2);
+  }
+}
+
+// Rows of one thread, in time-step blocks that keep the recurrent product in cache.
+constexpr int64_t kRowBlock = 128;
+
+// Calls fn(slot index j, first row, end row) for the parts of [begin, end) (rows of all
+// directions laid end to end, R per direction) that belong to one direction each.
+template <typename Fn>
+void for_each_direction_part(int64_t begin, int64_t end, int64_t R, const Fn& fn) {
+  for (int64_t j = begin / R; j * R < end; ++j) {
+    const int64_t r0 = std::max(begin, j * R) - j * R, r1 = std::min(end, (j + 1) * R) - j * R;
+    if (r1 > r0) fn(j, r0, r1);
+  }
 }
 
 }  // namespace
 
 // Returns out (B, H, W, ndir * D) and, when `save`, per group the activated gates
 // (L, k, rows, 4D) and the cell states (L, k, rows, D) that the backward needs.
+//
+// Every sequence (row) is independent of the others, so each thread runs its rows through
+// all L steps on its own: one parallel region per group instead of a fork/join and a
+// threaded matmul per step; h, c and the recurrent product stay in the thread's cache.
 std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
                                 const at::Tensor& w_hh_t, std::vector<int64_t> orient,
                                 std::vector<int64_t> reverse, bool save) {
@@ -112,62 +144,69 @@ std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
   at::Tensor out = at::empty({geo.B, geo.H, geo.W, ndir * D}, gates.options());
   const float* gin = gates.data_ptr<float>();
   float* outp = out.data_ptr<float>();
+  const float* whp = w_hh_t.data_ptr<float>();
   std::vector<at::Tensor> results{out};
 
   for (const Group& grp : geo.groups) {
     const int64_t k = grp.slots.size(), R = grp.rows, L = grp.length;
-    at::Tensor w = gather_weights(w_hh_t, grp.slots);           // (k, D, 4D)
-    at::Tensor h = at::zeros({k, R, D}, gates.options());      // h_{t-1}, bmm operand
-    at::Tensor c = at::zeros({k, R, D}, gates.options());
-    at::Tensor rec = at::empty({k, R, G4}, gates.options());
     at::Tensor saved_g, saved_c;
     if (save) {
       saved_g = at::empty({L, k, R, G4}, gates.options());
       saved_c = at::empty({L, k, R, D}, gates.options());
     }
-    for (int64_t t = 0; t < L; ++t) {
-      if (t > 0) {
-        at::bmm_out(rec, h, w);
-      } else {
-        rec.zero_();  // h_{-1} = 0 (and c_{-1} = 0: c starts as zeros)
-      }
-      const float* recp = rec.data_ptr<float>();
-      float* hp = h.data_ptr<float>();
-      float* cp = c.data_ptr<float>();
-      float* sg = save ? saved_g[t].data_ptr<float>() : nullptr;
-      float* sc = save ? saved_c[t].data_ptr<float>() : nullptr;
-      at::parallel_for(0, k * R, 16, [&](int64_t begin, int64_t end) {
-        std::vector<float> scratch(save ? 0 : G4);  // activated gates nobody keeps
-        for (int64_t n = begin; n < end; ++n) {
-          const int64_t j = n / R, r = n % R, slot = grp.slots[j];
-          const int64_t tok = geo.token(slot, r, t, L);
-          const float* __restrict gi = gin + (tok * ndir + slot) * G4;
-          const float* __restrict gr = recp + n * G4;
-          const float* __restrict bi = biasp + slot * G4;
-          float* __restrict hn = hp + n * D;
-          float* __restrict cn = cp + n * D;
-          float* __restrict on = outp + (tok * ndir + slot) * D;
-          float* __restrict act = save ? sg + n * G4 : scratch.data();
+    float* sgp = save ? saved_g.data_ptr<float>() : nullptr;
+    float* scp = save ? saved_c.data_ptr<float>() : nullptr;
+    at::parallel_for(0, k * R, 1, [&](int64_t begin, int64_t end) {
+      for_each_direction_part(begin, end, R, [&](int64_t j, int64_t r0, int64_t r1) {
+        const int64_t slot = grp.slots[j], m = r1 - r0;
+        const float* w = whp + slot * D * G4;
+        const float* __restrict bi = biasp + slot * G4;
+        std::vector<float> h(m * D, 0.f), c(m * D, 0.f), rec(kRowBlock * G4), scratch(G4);
+        for (int64_t t = 0; t < L; ++t) {
+          for (int64_t b0 = 0; b0 < m; b0 += kRowBlock) {
+            const int64_t mb = std::min(kRowBlock, m - b0);
+            // h_{-1} = 0: rec keeps its zeros for step 0 (c_{-1} = 0: c starts as zeros).
+            if (t > 0) small_gemm(mb, G4, D, h.data() + b0 * D, w, rec.data());
+            for (int64_t i = 0; i < mb; ++i) {
+              const int64_t r = r0 + b0 + i, n = j * R + r;
+              const int64_t tok = geo.token(slot, r, t, L);
+              if (t + 1 < L) {
+                // A row's tokens are far apart from the next row's (W tokens for the
+                // horizontal directions), too many streams for the hardware prefetcher:
+                // fetch this row's next step now, it is used one pass over the rows later.
+                const int64_t next = geo.token(slot, r, t + 1, L);
+                prefetch_range(gin + (next * ndir + slot) * G4, G4 * sizeof(float), false);
+                prefetch_range(outp + (next * ndir + slot) * D, D * sizeof(float), true);
+              }
+              const float* __restrict gi = gin + (tok * ndir + slot) * G4;
+              const float* __restrict gr = rec.data() + i * G4;
+              float* __restrict hn = h.data() + (b0 + i) * D;
+              float* __restrict cn = c.data() + (b0 + i) * D;
+              float* __restrict on = outp + (tok * ndir + slot) * D;
+              float* __restrict act = save ? sgp + (t * k * R + n) * G4 : scratch.data();
 #pragma omp simd
-          for (int64_t e = 0; e < D; ++e) {
-            const float ig = sigmoid(gi[e] + bi[e] + gr[e]);
-            const float fg = sigmoid(gi[D + e] + bi[D + e] + gr[D + e]);
-            const float gg = tanh_fast(gi[2 * D + e] + bi[2 * D + e] + gr[2 * D + e]);
-            const float og = sigmoid(gi[3 * D + e] + bi[3 * D + e] + gr[3 * D + e]);
-            const float cv = fg * cn[e] + ig * gg;
-            const float hv = og * tanh_fast(cv);
-            cn[e] = cv;
-            hn[e] = hv;
-            on[e] = hv;
-            act[e] = ig;
-            act[D + e] = fg;
-            act[2 * D + e] = gg;
-            act[3 * D + e] = og;
+              for (int64_t e = 0; e < D; ++e) {
+                const float ig = sigmoid(gi[e] + bi[e] + gr[e]);
+                const float fg = sigmoid(gi[D + e] + bi[D + e] + gr[D + e]);
+                const float gg = tanh_fast(gi[2 * D + e] + bi[2 * D + e] + gr[2 * D + e]);
+                const float og = sigmoid(gi[3 * D + e] + bi[3 * D + e] + gr[3 * D + e]);
+                const float cv = fg * cn[e] + ig * gg;
+                const float hv = og * tanh_fast(cv);
+                cn[e] = cv;
+                hn[e] = hv;
+                on[e] = hv;
+                act[e] = ig;
+                act[D + e] = fg;
+                act[2 * D + e] = gg;
+                act[3 * D + e] = og;
+              }
+              if (save) std::copy(cn, cn + D, scp + (t * k * R + n) * D);
+            }
           }
-          if (sc) std::copy(cn, cn + D, sc + n * D);
         }
       });
-    }
+      at::native::cpublas::brgemm_release(false);
+    });
     if (save) {
       results.push_back(saved_g);
       results.push_back(saved_c);
@@ -177,70 +216,77 @@ std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
 }
 
 // Gradients of the gate pre-activations, (B, H, W, ndir, 4D), from the output gradient and
-// what `forward` saved. w_hh (ndir, 4D, D) is the untransposed recurrent weight.
+// what `forward` saved. w_hh (ndir, 4D, D) is the untransposed recurrent weight. Rows are
+// independent here too: each thread runs its rows back through all steps.
 at::Tensor backward(const at::Tensor& grad_out, const at::Tensor& w_hh,
                     std::vector<at::Tensor> saved, std::vector<int64_t> orient,
                     std::vector<int64_t> reverse) {
   TORCH_CHECK(grad_out.is_contiguous() && grad_out.scalar_type() == at::kFloat,
               "grad_out must be contiguous float32");
+  TORCH_CHECK(w_hh.is_contiguous(), "w_hh must be contiguous");
   const int64_t D = w_hh.size(2), G4 = 4 * D;
-  at::Tensor shape_probe = at::empty({grad_out.size(0), grad_out.size(1), grad_out.size(2),
-                                      w_hh.size(0), G4}, grad_out.options());
-  const Geometry geo = make_geometry(shape_probe, D, orient, reverse);
+  at::Tensor dgates = at::empty({grad_out.size(0), grad_out.size(1), grad_out.size(2),
+                                 w_hh.size(0), G4}, grad_out.options());  // all written below
+  const Geometry geo = make_geometry(dgates, D, orient, reverse);
   TORCH_CHECK(static_cast<int64_t>(saved.size()) == 2 * static_cast<int64_t>(geo.groups.size()),
               "saved tensors do not match the directions");
   const int64_t ndir = geo.ndir;
-  at::Tensor dgates = shape_probe;  // every entry is written below
   float* dgp = dgates.data_ptr<float>();
   const float* gop = grad_out.data_ptr<float>();
+  const float* whp = w_hh.data_ptr<float>();
 
   for (size_t gi_ = 0; gi_ < geo.groups.size(); ++gi_) {
     const Group& grp = geo.groups[gi_];
-    const at::Tensor& saved_g = saved[2 * gi_];
-    const at::Tensor& saved_c = saved[2 * gi_ + 1];
+    TORCH_CHECK(saved[2 * gi_].is_contiguous() && saved[2 * gi_ + 1].is_contiguous(),
+                "saved tensors must be contiguous");
+    const float* sgp = saved[2 * gi_].data_ptr<float>();
+    const float* scp = saved[2 * gi_ + 1].data_ptr<float>();
     const int64_t k = grp.slots.size(), R = grp.rows, L = grp.length;
-    at::Tensor w = gather_weights(w_hh, grp.slots);            // (k, 4D, D)
-    at::Tensor dh_rec = at::zeros({k, R, D}, grad_out.options());
-    at::Tensor dc_next = at::zeros({k, R, D}, grad_out.options());
-    at::Tensor dg = at::empty({k, R, G4}, grad_out.options());
-    at::Tensor zeros = at::zeros({k, R, D}, grad_out.options());  // c_{-1}
-    for (int64_t t = L - 1; t >= 0; --t) {
-      const float* sg = saved_g[t].data_ptr<float>();
-      const float* sc = saved_c[t].data_ptr<float>();
-      const float* sc_prev = t > 0 ? saved_c[t - 1].data_ptr<float>() : zeros.data_ptr<float>();
-      const float* dhr = dh_rec.data_ptr<float>();
-      float* dcn_all = dc_next.data_ptr<float>();
-      float* dgbuf = dg.data_ptr<float>();
-      at::parallel_for(0, k * R, 16, [&](int64_t begin, int64_t end) {
-        for (int64_t n = begin; n < end; ++n) {
-          const int64_t j = n / R, r = n % R, slot = grp.slots[j];
-          const int64_t tok = geo.token(slot, r, t, L);
-          const float* __restrict go = gop + (tok * ndir + slot) * D;
-          const float* __restrict g = sg + n * G4;
-          const float* __restrict cv = sc + n * D;
-          const float* __restrict cp = sc_prev + n * D;
-          const float* __restrict dhn = dhr + n * D;
-          float* __restrict dcn = dcn_all + n * D;
-          float* __restrict dgn = dgbuf + n * G4;
-          float* __restrict dgt = dgp + (tok * ndir + slot) * G4;
+    at::parallel_for(0, k * R, 1, [&](int64_t begin, int64_t end) {
+      for_each_direction_part(begin, end, R, [&](int64_t j, int64_t r0, int64_t r1) {
+        const int64_t slot = grp.slots[j], m = r1 - r0;
+        const float* w = whp + slot * G4 * D;
+        // dh_rec: the recurrent part of dh_t (from step t + 1); dc_next likewise for dc.
+        std::vector<float> dh_rec(m * D, 0.f), dc_next(m * D, 0.f), dg(kRowBlock * G4);
+        const std::vector<float> zeros(D, 0.f);  // c_{-1}
+        for (int64_t t = L - 1; t >= 0; --t) {
+          for (int64_t b0 = 0; b0 < m; b0 += kRowBlock) {
+            const int64_t mb = std::min(kRowBlock, m - b0);
+            for (int64_t i = 0; i < mb; ++i) {
+              const int64_t r = r0 + b0 + i, n = j * R + r;
+              const int64_t tok = geo.token(slot, r, t, L);
+              if (t > 0) {  // as in the forward: the row's next (here: earlier) step
+                const int64_t next = geo.token(slot, r, t - 1, L);
+                prefetch_range(gop + (next * ndir + slot) * D, D * sizeof(float), false);
+                prefetch_range(dgp + (next * ndir + slot) * G4, G4 * sizeof(float), true);
+              }
+              const float* __restrict go = gop + (tok * ndir + slot) * D;
+              const float* __restrict g = sgp + (t * k * R + n) * G4;
+              const float* __restrict cv = scp + (t * k * R + n) * D;
+              const float* __restrict cp = t > 0 ? scp + ((t - 1) * k * R + n) * D : zeros.data();
+              const float* __restrict dhn = dh_rec.data() + (b0 + i) * D;
+              float* __restrict dcn = dc_next.data() + (b0 + i) * D;
+              float* __restrict dgn = dg.data() + i * G4;
 #pragma omp simd
-          for (int64_t e = 0; e < D; ++e) {
-            const float ig = g[e], fg = g[D + e], gg = g[2 * D + e], og = g[3 * D + e];
-            const float dh = go[e] + dhn[e];  // dh_rec and dc_next start as zeros
-            const float tc = tanh_fast(cv[e]);
-            const float dc = dh * og * (1.f - tc * tc) + dcn[e];
-            const float c_prev = cp[e];
-            dgn[e] = dc * gg * ig * (1.f - ig);
-            dgn[D + e] = dc * c_prev * fg * (1.f - fg);
-            dgn[2 * D + e] = dc * ig * (1.f - gg * gg);
-            dgn[3 * D + e] = dh * tc * og * (1.f - og);
-            dcn[e] = dc * fg;
+              for (int64_t e = 0; e < D; ++e) {
+                const float ig = g[e], fg = g[D + e], gg = g[2 * D + e], og = g[3 * D + e];
+                const float dh = go[e] + dhn[e];
+                const float tc = tanh_fast(cv[e]);
+                const float dc = dh * og * (1.f - tc * tc) + dcn[e];
+                dgn[e] = dc * gg * ig * (1.f - ig);
+                dgn[D + e] = dc * cp[e] * fg * (1.f - fg);
+                dgn[2 * D + e] = dc * ig * (1.f - gg * gg);
+                dgn[3 * D + e] = dh * tc * og * (1.f - og);
+                dcn[e] = dc * fg;
+              }
+              std::copy(dgn, dgn + G4, dgp + (tok * ndir + slot) * G4);
+            }
+            if (t > 0) small_gemm(mb, D, G4, dg.data(), w, dh_rec.data() + b0 * D);
           }
-          std::copy(dgn, dgn + G4, dgt);
         }
       });
-      if (t > 0) at::bmm_out(dh_rec, dg, w);
-    }
+      at::native::cpublas::brgemm_release(false);
+    });
   }
   return dgates;
 }
