@@ -14,6 +14,39 @@ RNN_TYPES = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
 UNIONS = ('cat', 'add', 'vertical', 'horizontal')
 
 
+_LOW_PRECISION_RNN_OK: Dict[torch.dtype, bool] = {}
+
+
+def cpu_runs_low_precision_rnn(dtype: torch.dtype) -> bool:
+    """Whether ``nn.LSTM`` runs (forward and backward) on a ``dtype`` input on this CPU;
+    probed once per dtype with a tiny layer."""
+    if dtype not in _LOW_PRECISION_RNN_OK:
+        try:
+            with torch.inference_mode(False), torch.enable_grad(),                     torch.autocast('cpu', dtype=dtype):
+                x = torch.zeros(1, 2, 2, dtype=dtype, requires_grad=True)
+                nn.LSTM(2, 2, batch_first=True)(x)[0].float().sum().backward()
+            _LOW_PRECISION_RNN_OK[dtype] = True
+        except RuntimeError:
+            _LOW_PRECISION_RNN_OK[dtype] = False
+    return _LOW_PRECISION_RNN_OK[dtype]
+
+
+def run_rnn(rnn: nn.Module, seq: torch.Tensor) -> torch.Tensor:
+    """``rnn(seq)[0]``, also under CPU autocast, where the RNN (on autocast's lower-precision
+    list) runs in autocast's dtype. The input is cast first: autocast's own cast of a float32
+    input makes oneDNN fail on CPUs without AVX-512 ("could not create a primitive
+    descriptor", torch 2.14), a low-precision input does not. Where the CPU cannot run the
+    RNN in that dtype at all, it runs in float32."""
+    if seq.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
+        dtype = torch.get_autocast_dtype('cpu')
+        if dtype != torch.float32:
+            if cpu_runs_low_precision_rnn(dtype):
+                return rnn(seq.to(dtype))[0]
+            with torch.autocast('cpu', enabled=False):
+                return rnn(seq.float())[0]
+    return rnn(seq)[0]
+
+
 def check_mixer_args(dim: int, hidden_size: int, rnn_type: str, bidirectional: bool,
                      union: str, with_fc: bool) -> int:
     """Validate a BiLSTM2D configuration; return the width of the merged RNN output."""
@@ -68,11 +101,11 @@ class BiLSTM2D(nn.Module):
         v = h = None
         if self.rnn_v is not None:
             # Columns are sequences of length H.
-            v = self.rnn_v(x.transpose(1, 2).reshape(B * W, H, C))[0]
+            v = run_rnn(self.rnn_v, x.transpose(1, 2).reshape(B * W, H, C))
             v = v.reshape(B, W, H, -1).transpose(1, 2)
         if self.rnn_h is not None:
             # Rows are sequences of length W.
-            h = self.rnn_h(x.reshape(B * H, W, C))[0].reshape(B, H, W, -1)
+            h = run_rnn(self.rnn_h, x.reshape(B * H, W, C)).reshape(B, H, W, -1)
         if v is None:
             out = h
         elif h is None:
@@ -106,9 +139,9 @@ def build_token_mixer(impl: str, dim: int, hidden_size: int, **kwargs) -> nn.Mod
 def select_impl(rnn_type: str) -> str:
     """Implementation used for ``mixer_impl='auto'``.
 
-    LSTMs get 'fused': on CPU its training step is faster and keeps far fewer activations than
-    nn.LSTM (docs/benchmark.md); without autograd (inference), on CUDA (cuDNN) and under
-    autocast the fused module itself runs nn.LSTM on the same parameters, which is faster
-    there. GRU and tanh-RNN mixers are only implemented by the reference.
+    LSTMs get 'fused': on CPU its C++ step loops make inference and training faster and the
+    training step keeps far fewer activations than nn.LSTM (docs/benchmark.md); on CUDA
+    (cuDNN), under autocast and while tracing the fused module itself runs nn.LSTM on the same
+    parameters. GRU and tanh-RNN mixers are only implemented by the reference.
     """
     return 'fused' if rnn_type == 'lstm' else 'reference'
