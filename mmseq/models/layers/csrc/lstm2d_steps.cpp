@@ -110,6 +110,33 @@ inline void prefetch_range(const void* p, int64_t bytes, bool write) {
   }
 }
 
+// One row of one step: gates from the input projection gi, the folded bias bi and the
+// recurrent product gr; the new cell and hidden state (hn also goes to the output on).
+// Training (Save) also keeps the activated gates in act.
+template <bool Save>
+inline void cell_row(int64_t D, const float* __restrict gi, const float* __restrict bi,
+                     const float* __restrict gr, float* __restrict hn, float* __restrict cn,
+                     float* __restrict on, float* __restrict act) {
+#pragma omp simd
+  for (int64_t e = 0; e < D; ++e) {
+    const float ig = sigmoid(gi[e] + bi[e] + gr[e]);
+    const float fg = sigmoid(gi[D + e] + bi[D + e] + gr[D + e]);
+    const float gg = tanh_fast(gi[2 * D + e] + bi[2 * D + e] + gr[2 * D + e]);
+    const float og = sigmoid(gi[3 * D + e] + bi[3 * D + e] + gr[3 * D + e]);
+    const float cv = fg * cn[e] + ig * gg;
+    const float hv = og * tanh_fast(cv);
+    cn[e] = cv;
+    hn[e] = hv;
+    on[e] = hv;
+    if constexpr (Save) {
+      act[e] = ig;
+      act[D + e] = fg;
+      act[2 * D + e] = gg;
+      act[3 * D + e] = og;
+    }
+  }
+}
+
 // Rows of one thread, in time-step blocks that keep the recurrent product in cache.
 constexpr int64_t kRowBlock = 128;
 
@@ -161,7 +188,7 @@ std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
         const int64_t slot = grp.slots[j], m = r1 - r0;
         const float* w = whp + slot * D * G4;
         const float* __restrict bi = biasp + slot * G4;
-        std::vector<float> h(m * D, 0.f), c(m * D, 0.f), rec(kRowBlock * G4), scratch(G4);
+        std::vector<float> h(m * D, 0.f), c(m * D, 0.f), rec(kRowBlock * G4);
         for (int64_t t = 0; t < L; ++t) {
           for (int64_t b0 = 0; b0 < m; b0 += kRowBlock) {
             const int64_t mb = std::min(kRowBlock, m - b0);
@@ -183,22 +210,10 @@ std::vector<at::Tensor> forward(const at::Tensor& gates, const at::Tensor& bias,
               float* __restrict hn = h.data() + (b0 + i) * D;
               float* __restrict cn = c.data() + (b0 + i) * D;
               float* __restrict on = outp + (tok * ndir + slot) * D;
-              float* __restrict act = save ? sgp + (t * k * R + n) * G4 : scratch.data();
-#pragma omp simd
-              for (int64_t e = 0; e < D; ++e) {
-                const float ig = sigmoid(gi[e] + bi[e] + gr[e]);
-                const float fg = sigmoid(gi[D + e] + bi[D + e] + gr[D + e]);
-                const float gg = tanh_fast(gi[2 * D + e] + bi[2 * D + e] + gr[2 * D + e]);
-                const float og = sigmoid(gi[3 * D + e] + bi[3 * D + e] + gr[3 * D + e]);
-                const float cv = fg * cn[e] + ig * gg;
-                const float hv = og * tanh_fast(cv);
-                cn[e] = cv;
-                hn[e] = hv;
-                on[e] = hv;
-                act[e] = ig;
-                act[D + e] = fg;
-                act[2 * D + e] = gg;
-                act[3 * D + e] = og;
+              if (save) {
+                cell_row<true>(D, gi, bi, gr, hn, cn, on, sgp + (t * k * R + n) * G4);
+              } else {
+                cell_row<false>(D, gi, bi, gr, hn, cn, on, nullptr);
               }
               if (save) std::copy(cn, cn + D, scp + (t * k * R + n) * D);
             }
