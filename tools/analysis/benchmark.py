@@ -1,15 +1,18 @@
 """Throughput and peak memory of Sequencer2D (each BiLSTM2D implementation) next to timm's
 Sequencer2d and mmpretrain's ConvNeXt-T / DeiT-S, for inference and training steps.
 
-All models run in one process, side by side: every repeat runs every (setting, model, mode)
-once, so machine noise is spread over all of them; the report gives medians over repeats and
-ratios against timm's ``sequencer2d_s``.
+All models run in one process, side by side: every repeat runs every (setting, mode, model)
+once, the models of one setting and mode back to back, so machine noise is spread over all of
+them; the report gives medians over repeats, and speed ratios against timm's
+``sequencer2d_s`` as the median of the per-repeat ratios (each pair timed within seconds, so
+slow changes of a shared machine's load cancel out).
 
-Time and memory come from separate steps (the memory sampler would slow a timed step).
+Time and memory come from separate steps (the memory sampler would slow a timed step); the
+timed step directly follows the memory step of the same case.
 Memory: on CPU the peak RSS during the step minus the RSS just before it (sampled by a thread
 from /proc/self/statm; glibc's free lists are trimmed with ``malloc_trim`` before each step so
-memory freed by earlier steps does not hide the step's own growth); on CUDA ``max_memory_allocated`` minus the allocation
-before the step.
+memory freed by earlier steps does not hide the step's own growth); on CUDA
+``max_memory_allocated`` minus the allocation before the step.
 
 Examples::
 
@@ -271,8 +274,8 @@ def run(args) -> List[Dict]:
     cases = {}
     results = {}
     for size, batch in settings:
-        for name in models:
-            for mode in args.modes:
+        for mode in args.modes:
+            for name in models:  # models of one (setting, mode) back to back: paired ratios
                 key = (name, mode, size, batch)
                 cases[key] = Case(models[name], mode, size, batch, args.device)
                 results[key] = dict(times=[], mems=[], status='ok')
@@ -288,8 +291,11 @@ def run(args) -> List[Dict]:
                 if repeat == 0:
                     for _ in range(args.warmup):
                         case.time_step()
-                record['times'].append(case.time_step())
+                # The memory step first: the timed step then follows a step of the same case,
+                # so it measures the steady state, not the switch from another model (caches,
+                # freed memory, weights changed by a training step).
                 record['mems'].append(case.memory_step())
+                record['times'].append(case.time_step())
             except (RuntimeError, MemoryError) as e:  # out of memory: skip from now on
                 record['status'] = f'failed: {type(e).__name__}: {str(e)[:80]}'
                 if args.device.startswith('cuda'):
@@ -312,7 +318,11 @@ def run(args) -> List[Dict]:
     for row in rows:
         base = by_key.get((TIMM_BASELINE, row['mode'], row['size'], row['batch']))
         if base and base['repeats'] and row['repeats']:
-            row['speed_vs_timm'] = base['step_s'] / row['step_s']
+            # Median of the per-repeat ratios: the two steps of a pair ran seconds apart, so
+            # the slow drifts of a shared machine's load cancel out of each ratio.
+            base_times = results[(TIMM_BASELINE, row['mode'], row['size'], row['batch'])]['times']
+            times = results[(row['model'], row['mode'], row['size'], row['batch'])]['times']
+            row['speed_vs_timm'] = statistics.median(b / t for b, t in zip(base_times, times))
             if base['peak_extra_mb'] > 0:
                 row['mem_vs_timm'] = row['peak_extra_mb'] / base['peak_extra_mb']
     for name, why in skipped.items():
@@ -336,8 +346,9 @@ def report(rows: List[Dict], out_dir: str) -> Tuple[str, str]:
         print(f'{r["model"]:<20} {r["mode"]:<5} {r["size"]:>5} {r["batch"]:>5} '
               f'{r["step_s"]:>8.3f} {r["img_per_s"]:>8.2f} {r["peak_extra_mb"]:>9.1f} '
               f'{r["speed_vs_timm"]:>11.2f} {r["mem_vs_timm"]:>9.2f}  {r["status"]}')
-    print(f'(medians over repeats; speed ratio = timm step time / step time, '
-          f'mem ratio = extra memory / timm extra memory; baseline {TIMM_BASELINE})')
+    print(f'(medians over repeats; speed ratio = median over repeats of timm step time / '
+          f'step time, timed one after the other; mem ratio = extra memory / timm extra '
+          f'memory; baseline {TIMM_BASELINE})')
     csv_path = os.path.join(out_dir, 'benchmark.csv')
     with open(csv_path, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
