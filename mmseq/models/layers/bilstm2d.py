@@ -22,7 +22,8 @@ def cpu_runs_low_precision_rnn(dtype: torch.dtype) -> bool:
     probed once per dtype with a tiny layer."""
     if dtype not in _LOW_PRECISION_RNN_OK:
         try:
-            with torch.inference_mode(False), torch.enable_grad(),                     torch.autocast('cpu', dtype=dtype):
+            with torch.inference_mode(False), torch.enable_grad(), \
+                    torch.autocast('cpu', dtype=dtype):
                 x = torch.zeros(1, 2, 2, dtype=dtype, requires_grad=True)
                 nn.LSTM(2, 2, batch_first=True)(x)[0].float().sum().backward()
             _LOW_PRECISION_RNN_OK[dtype] = True

@@ -33,7 +33,7 @@ struct Group {
 };
 
 struct Geometry {
-  int64_t B, H, W, ndir, D;
+  int64_t B, H, W, ndir;
   std::vector<int64_t> orient, reverse;
   std::vector<Group> groups;
 
@@ -53,7 +53,7 @@ Geometry make_geometry(const at::Tensor& gates, int64_t D, const std::vector<int
                        const std::vector<int64_t>& reverse) {
   TORCH_CHECK(gates.dim() == 5 && gates.is_contiguous() && gates.scalar_type() == at::kFloat,
               "gates must be a contiguous float32 (B, H, W, ndir, 4D) tensor");
-  Geometry g{gates.size(0), gates.size(1), gates.size(2), gates.size(3), D, orient, reverse, {}};
+  Geometry g{gates.size(0), gates.size(1), gates.size(2), gates.size(3), orient, reverse, {}};
   TORCH_CHECK(static_cast<int64_t>(orient.size()) == g.ndir &&
                   static_cast<int64_t>(reverse.size()) == g.ndir,
               "one orientation and one reverse flag per direction");
