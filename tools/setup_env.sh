@@ -6,19 +6,35 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 venv="$root/.venv"
 stamp="$venv/.mmseq-complete"
-pins_hash="$(cat requirements/*.txt setup.py tools/setup_env.sh | sha256sum | cut -c1-16)"
+pins_hash="$(cat requirements/*.txt setup.py pyproject.toml tools/setup_env.sh | sha256sum | cut -c1-16)"
 
-# The fused BiLSTM2D's C++ step loops compile on first use (~30 s, cached per source and CPU
-# under ~/.cache/torch_extensions); build them here so the first training step does not wait.
-build_step_loops() {
-  "$venv/bin/python" -c 'from mmseq.models.layers import lstm2d_ext as e
-import sys; sys.exit(e.load() is None)' 2>/dev/null \
-    && echo "setup_env: BiLSTM2D C++ step loops ready" \
-    || echo "setup_env: warning: BiLSTM2D C++ step loops did not build; the PyTorch loop is used" >&2
+pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
+
+# The editable install of mmseq compiles the fused BiLSTM2D's C++ step loops into the package
+# (setup.py; about a minute, for this machine's CPU). The tools then import them as a plain
+# module: no compiler runs in a training process.
+install_mmseq() {
+  "${pip[@]}" --no-build-isolation --no-deps -e .
+}
+step_loops_prebuilt() {
+  "$venv/bin/python" -c 'import sys; from mmseq.models.layers import lstm2d_ext as e
+sys.exit(not (e.prebuilt_ready() and e.origin() == "prebuilt"))' 2>/dev/null
+}
+check_step_loops() {
+  if ! step_loops_prebuilt; then  # a cleaned tree, a changed source, another CPU
+    echo "setup_env: building the BiLSTM2D C++ step loops for this CPU"
+    install_mmseq
+  fi
+  if step_loops_prebuilt; then
+    echo "setup_env: BiLSTM2D C++ step loops ready (prebuilt in the package)"
+  else
+    echo "setup_env: warning: the BiLSTM2D C++ step loops did not build; they are compiled" \
+         "on first use instead (mmseq/models/layers/lstm2d_ext.py)" >&2
+  fi
 }
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins_hash" ]]; then
-  build_step_loops
+  check_step_loops
   exit 0
 fi
 
@@ -30,7 +46,6 @@ fi
 
 start=$(date +%s)
 [[ -x "$venv/bin/python" ]] || "$python_bin" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
 
 echo "setup_env: [1/4] torch + torchvision"
 "${pip[@]}" -r requirements/torch.txt
@@ -45,13 +60,13 @@ if ! "$venv/bin/python" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2
 fi
 echo "setup_env: [4/4] OpenMMLab libraries, timm, test tools, mmseq (editable)"
 "${pip[@]}" -r requirements/runtime.txt -r requirements/tests.txt
-"${pip[@]}" --no-build-isolation --no-deps -e .
+install_mmseq
 
 "$venv/bin/python" - <<'PY'
 import mmcv, mmcv.ops, mmengine, mmpretrain, mmseg, mmdet, timm, torch  # noqa: F401
 print(f'setup_env: torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, '
       f'mmpretrain {mmpretrain.__version__}, mmseg {mmseg.__version__}, mmdet {mmdet.__version__}, timm {timm.__version__}')
 PY
-build_step_loops
+check_step_loops
 echo "$pins_hash" > "$stamp"
 echo "setup_env: done in $(( $(date +%s) - start )) s"

@@ -5,7 +5,7 @@ What it changes against four ``nn.LSTM`` calls:
 
 * one GEMM computes the input projections of all directions (vertical and horizontal, forward
   and reverse) straight from the channels-last map; no transposed copy of the input is made;
-* the step loops run in C++ (``csrc/lstm2d_steps.cpp``, compiled on first use, see
+* the step loops run in C++ (``csrc/lstm2d_steps.cpp``, prebuilt by ``make setup``, see
   ``lstm2d_ext``): the sequences of all directions are split once between the threads and
   each thread runs its own through every step (they are independent), per step one small
   GEMM for the recurrent product and one vectorised pass that adds the folded biases
@@ -264,6 +264,9 @@ class FusedBiLSTM2D(BiLSTM2D):
             raise ValueError(f"FusedBiLSTM2D only implements rnn_type='lstm', got {rnn_type!r}; "
                              "use mixer_impl='reference' (or 'auto') for GRU/RNN")
         super().__init__(dim, hidden_size, rnn_type, bidirectional, union, with_fc)
+        # Resolve the step loops when the model is built, not in the first forward: that is
+        # before the data-loader workers and the first collective of a distributed run.
+        lstm2d_ext.load()
         self.bidirectional = bidirectional
         dirs, self._param_names = [], []
         for orient, rnn in (('v', self.rnn_v), ('h', self.rnn_h)):

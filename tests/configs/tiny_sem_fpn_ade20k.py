@@ -1,0 +1,33 @@
+# configs/sem_fpn_seq2d_s_ade20k.py with the tiny arch, a 16-channel FPN and head, 56 px crops,
+# no worker processes; data from tools/misc/make_synthetic_data.py ade20k (set data_root with
+# --cfg-options, see tools/misc/stress_dist.sh).
+_base_ = ['../../configs/sem_fpn_seq2d_s_ade20k.py', './_tiny_backbone.py']
+
+data_root = 'data/tiny/ade/ADEChallengeData2016'
+model = dict(
+    backbone={{_base_.tiny_backbone}},
+    neck=dict(in_channels=[16, 32, 32, 32], out_channels=16),
+    decode_head=dict(in_channels=[16, 16, 16, 16], channels=16))
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomResize', scale=(140, 56), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=(56, 56), cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(140, 56), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+_loader = dict(num_workers=0, persistent_workers=False)
+train_dataloader = dict(batch_size=2, **_loader,
+                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(**_loader, dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=4, val_interval=4)
+default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=4))
+randomness = dict(seed=0)
