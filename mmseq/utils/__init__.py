@@ -1,4 +1,4 @@
-"""Tool-side helpers: CPU distribution, safe checkpoint loading, generated data sets.
+"""The bottom layer: CPU distribution and safe checkpoint loading; imports nothing else of mmseq.
 
 Importing this package allow-lists the objects of mmengine checkpoints for
 ``torch.load(weights_only=True)`` (see :mod:`mmseq.utils.checkpoint`).

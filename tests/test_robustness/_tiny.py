@@ -112,7 +112,7 @@ log_level = 'WARNING'
 
 
 def make_cls_data(root: str) -> str:
-    from mmseq.utils.synthetic_data import make_imagenet
+    from mmseq.testing import make_imagenet
     make_imagenet(root, num_classes=4, per_class=4, size=32, val_per_class=1, seed=0)
     return root
 
@@ -152,7 +152,7 @@ log_level = 'WARNING'
 
 def write_seg_train_config(path: str, data_root: str, max_iters: int = 2) -> str:
     """Tiny Semantic FPN on ``make_ade20k`` data (ADE20KDataset, 150 classes)."""
-    from mmseq.utils.synthetic_data import make_ade20k
+    from mmseq.testing import make_ade20k
     ade = make_ade20k(data_root, n_train=4, n_val=1, size=(42, 56))['root']
     pipeline = [dict(type='LoadImageFromFile'),
                 dict(type='LoadAnnotations', reduce_zero_label=True),
@@ -167,7 +167,7 @@ def write_seg_train_config(path: str, data_root: str, max_iters: int = 2) -> str
 
 def write_det_train_config(path: str, data_root: str, max_iters: int = 2) -> str:
     """Tiny RetinaNet on ``make_coco`` data (CocoDataset, 80 classes)."""
-    from mmseq.utils.synthetic_data import make_coco
+    from mmseq.testing import make_coco
     make_coco(data_root, n_train=4, n_val=1, size=(56, 84))
     pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
                 dict(type='PackDetInputs')]

@@ -13,7 +13,7 @@ import torch
 
 from mmseq.utils.analysis import (build_model, centre_cross_mask, erf_contributions,
                                   erf_layers, erf_score, load_config, rescale_scores)
-from mmseq.utils.synthetic_data import make_imagenet
+from mmseq.testing import make_imagenet
 
 TINY_SEQ = (
     "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"

@@ -15,7 +15,7 @@ import torch
 from mmseq.models.layers.bilstm2d import BiLSTM2D
 from mmseq.utils.analysis import (as_reference_mixer, build_model, load_config,
                                   mixer_hidden_states)
-from mmseq.utils.synthetic_data import make_imagenet
+from mmseq.testing import make_imagenet
 
 TINY_SEQ = (
     "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"

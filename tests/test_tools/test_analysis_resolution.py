@@ -16,7 +16,7 @@ from mmengine.registry import init_default_scope
 
 from mmseq.utils.analysis import (build_model, default_resolutions, load_config,
                                   pipeline_at_resolution, get_test_pipeline, train_resolution)
-from mmseq.utils.synthetic_data import make_imagenet
+from mmseq.testing import make_imagenet
 
 TINY_SEQ = (
     "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"

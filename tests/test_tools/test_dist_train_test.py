@@ -10,7 +10,7 @@ import torch
 
 from _tools_cli import cls_options, det_options, run, seg_options
 from mmseq.utils import load_checkpoint_weights_only
-from mmseq.utils.synthetic_data import make_ade20k, make_coco, make_imagenet
+from mmseq.testing import make_ade20k, make_coco, make_imagenet
 
 pytestmark = pytest.mark.slow
 

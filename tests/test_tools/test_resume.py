@@ -7,7 +7,7 @@ import torch
 
 from _tools_cli import run, seg_options
 from mmseq.utils import load_checkpoint_weights_only
-from mmseq.utils.synthetic_data import make_ade20k
+from mmseq.testing import make_ade20k
 
 pytestmark = pytest.mark.slow
 

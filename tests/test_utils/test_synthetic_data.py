@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmseq.utils.synthetic_data import (class_colour, coco_categories, make_ade20k, make_coco,
-                                        make_imagenet)
+from mmseq.testing import (class_colour, coco_categories, make_ade20k, make_coco,
+                           make_imagenet)
 
 
 def test_coco_categories_are_cocos():

@@ -4,15 +4,12 @@
     python tools/misc/make_synthetic_data.py ade20k data/demo/ade      # -> .../ADEChallengeData2016
     python tools/misc/make_synthetic_data.py coco data/demo/coco
 
-Images are noise with shapes in class colours (see mmseq/utils/synthetic_data.py); point a
+Images are noise with shapes in class colours (see mmseq/testing/synthetic_data.py); point a
 config's ``data_root`` at the output (``--cfg-options``) to train on it.
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmseq.utils.synthetic_data import make_ade20k, make_coco, make_imagenet  # noqa: E402
+from mmseq.testing import make_ade20k, make_coco, make_imagenet
 
 
 def _size(text: str):
