@@ -1,3 +1,3 @@
-from .inference import inference_model, init_model, load_weights
+from .inference import inference_model, init_model
 
-__all__ = ['init_model', 'inference_model', 'load_weights']
+__all__ = ['init_model', 'inference_model']

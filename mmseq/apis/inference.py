@@ -4,50 +4,16 @@ The config's ``default_scope`` (mmpretrain / mmseg / mmdet) picks the library wh
 build the model, exactly as the training tools do, so one function serves all three tasks.
 """
 import copy
-import os.path as osp
-from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.utils import import_modules_from_strings
 
-ConfigType = Union[str, Path, Config]
-
-
-def _load_config(config: ConfigType, cfg_options: Optional[dict]) -> Config:
-    if isinstance(config, (str, Path)):
-        config = Config.fromfile(str(config))
-    elif isinstance(config, Config):
-        # A Config built in memory has not run its custom_imports yet; a copy keeps the
-        # caller's object untouched by cfg_options and by the init_cfg reset below.
-        config = copy.deepcopy(config)
-        if config.get('custom_imports'):
-            import_modules_from_strings(**config.custom_imports)
-    else:
-        raise TypeError(f'config must be a filename or an mmengine Config, got {type(config)}')
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
-    return config
-
-
-def load_weights(path: str) -> dict:
-    """Read a checkpoint without unpickling arbitrary objects (``weights_only=True``).
-
-    mmengine's own checkpoints carry a few non-tensor objects (message hub history, numpy
-    scalars); the project's allow-list loader accepts exactly those when it is available.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    try:
-        from mmseq.utils.checkpoint import load_checkpoint_weights_only
-    except ImportError:
-        return torch.load(path, map_location='cpu', weights_only=True)
-    return load_checkpoint_weights_only(path)
+from mmseq.utils import get_test_pipeline, load_checkpoint_weights_only, load_config
+from mmseq.utils.config import ConfigType
 
 
 def _state_dict_of(ckpt: dict) -> dict:
@@ -78,9 +44,7 @@ def init_model(config: ConfigType,
         The model in eval mode, with the config attached as ``model.cfg`` and, when the
         checkpoint records it, the dataset's class names/palette as ``model.dataset_meta``.
     """
-    config = _load_config(config, cfg_options)
-    if 'model' not in config:
-        raise KeyError('the config has no "model" entry')
+    config = load_config(config, cfg_options)
     model_cfg = config.model
     # The IN-1K backbone weights are a training input; at inference the full checkpoint
     # (or a random init) is wanted, and a missing pretrained file must not stop the build.
@@ -96,7 +60,7 @@ def init_model(config: ConfigType,
     model = MODELS.build(model_cfg)
 
     if checkpoint is not None:
-        ckpt = load_weights(checkpoint)
+        ckpt = load_checkpoint_weights_only(checkpoint)
         model.load_state_dict(_state_dict_of(ckpt), strict=True)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         if isinstance(meta, dict) and meta.get('dataset_meta'):
@@ -107,21 +71,11 @@ def init_model(config: ConfigType,
     return model
 
 
-def _test_pipeline_cfg(cfg: Config) -> list:
-    if cfg.get('test_pipeline'):
-        pipeline = cfg.test_pipeline
-    elif cfg.get('test_dataloader'):
-        pipeline = cfg.test_dataloader.dataset.pipeline
-    else:
-        raise KeyError('the config defines neither test_pipeline nor test_dataloader')
-    # Ground truth is not needed (and not present) for a single image.
-    return [copy.deepcopy(t) for t in pipeline if 'LoadAnnotations' not in t['type']]
-
-
 def inference_model(model: nn.Module, img: Union[str, np.ndarray]):
     """Run one image (a path, or a BGR uint8 array) through the config's test pipeline and
     ``model.test_step``; returns the task's data sample (SegDataSample / DetDataSample)."""
-    pipeline = _test_pipeline_cfg(model.cfg)
+    # Ground truth is not needed (and not present) for a single image.
+    pipeline = [t for t in get_test_pipeline(model.cfg) if 'LoadAnnotations' not in t['type']]
     if isinstance(img, np.ndarray):
         pipeline[0] = dict(type='LoadImageFromNDArray')
         data = dict(img=img)
@@ -134,4 +88,4 @@ def inference_model(model: nn.Module, img: Union[str, np.ndarray]):
     return results[0]
 
 
-__all__ = ['init_model', 'inference_model', 'load_weights']
+__all__ = ['init_model', 'inference_model']

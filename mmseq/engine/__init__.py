@@ -1,6 +1,6 @@
 """Training-engine parts registered for configs: bf16 autocast on any device and a
 CheckpointHook that never leaves a half-written checkpoint behind."""
-from .checkpoint_io import AtomicCheckpointHook, atomic_save, atomic_write_bytes
+from .checkpoint_hook import AtomicCheckpointHook
 from .optim_wrapper import AutocastOptimWrapper
 
-__all__ = ['AtomicCheckpointHook', 'AutocastOptimWrapper', 'atomic_save', 'atomic_write_bytes']
+__all__ = ['AtomicCheckpointHook', 'AutocastOptimWrapper']

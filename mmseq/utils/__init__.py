@@ -1,15 +1,19 @@
-"""The bottom layer: CPU distribution and safe checkpoint loading; imports nothing else of mmseq.
+"""The bottom layer: config reading, CPU distribution, safe checkpoint loading and atomic
+file writing; it imports nothing else of mmseq.
 
 Importing this package allow-lists the objects of mmengine checkpoints for
 ``torch.load(weights_only=True)`` (see :mod:`mmseq.utils.checkpoint`).
 """
 from .checkpoint import load_checkpoint_weights_only, register_mmengine_safe_globals
+from .config import get_test_pipeline, load_config
 from .dist import (destroy_distributed, distributed_session, print_log_rank0,
                    setup_cpu_distributed)
+from .fileio import atomic_save, atomic_write_bytes
 
 register_mmengine_safe_globals()
 
 __all__ = [
-    'load_checkpoint_weights_only', 'register_mmengine_safe_globals', 'setup_cpu_distributed',
-    'destroy_distributed', 'distributed_session', 'print_log_rank0'
+    'load_checkpoint_weights_only', 'register_mmengine_safe_globals', 'load_config',
+    'get_test_pipeline', 'setup_cpu_distributed', 'destroy_distributed', 'distributed_session',
+    'print_log_rank0', 'atomic_save', 'atomic_write_bytes'
 ]

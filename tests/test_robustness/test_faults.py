@@ -159,7 +159,7 @@ def test_atomic_write_survives_a_failed_write(tmp_path):
     target = tmp_path / 'weights.pth'
     script = f'''
 import os, resource, torch
-from mmseq.engine import atomic_save
+from mmseq.utils import atomic_save
 atomic_save({{'w': torch.ones(10)}}, {str(target)!r})
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
 try:

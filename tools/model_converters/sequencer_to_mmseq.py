@@ -5,23 +5,10 @@ release's ``{'model': ...}`` layout) into an mmpretrain checkpoint for ``configs
     python tools/model_converters/sequencer_to_mmseq.py SRC DST
 """
 import argparse
-import os
 import os.path as osp
-import sys
 
-import torch
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmseq.models.utils import convert_sequencer_state_dict  # noqa: E402
-from mmseq.utils.checkpoint import load_checkpoint_weights_only  # noqa: E402
-
-
-def load_source(path: str) -> dict:
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return load_file(path)
-    # Never unpickle arbitrary objects from a downloaded file.
-    return load_checkpoint_weights_only(path)
+from mmseq.models.utils import convert_sequencer_state_dict
+from mmseq.utils import atomic_save, load_checkpoint_weights_only
 
 
 def main(argv=None):
@@ -32,12 +19,10 @@ def main(argv=None):
 
     if not osp.isfile(args.src):
         parser.error(f'no such file: {args.src}')
-    state_dict, arch = convert_sequencer_state_dict(load_source(args.src))
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save({'state_dict': state_dict,
-                'meta': {'converted_from': osp.basename(args.src), 'arch': arch}}, tmp)
-    os.replace(tmp, args.dst)  # never leave a half-written checkpoint behind
+    # Never unpickle arbitrary objects from a downloaded file.
+    state_dict, arch = convert_sequencer_state_dict(load_checkpoint_weights_only(args.src))
+    atomic_save({'state_dict': state_dict,
+                 'meta': {'converted_from': osp.basename(args.src), 'arch': arch}}, args.dst)
     num_params = sum(v.numel() for v in state_dict.values())
     print(f'Converted {len(state_dict)} tensors ({num_params / 1e6:.2f}M parameters, '
           f'layers={arch["layers"]}) -> {args.dst}')

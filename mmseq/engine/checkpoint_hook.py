@@ -1,85 +1,23 @@
-"""Crash-safe checkpoint writing.
+"""A CheckpointHook that never leaves a half-written checkpoint behind.
 
 mmengine's ``CheckpointHook`` deletes the oldest checkpoint *before* saving the new one and
 ``save_checkpoint`` writes straight into the final path, so a job killed while saving can leave a
 truncated ``.pth`` behind, with ``last_checkpoint`` pointing at it (or at a file already
-deleted). Here every file is written to a temporary name in the same directory, fsynced and
-then renamed over the target with ``os.replace`` -- atomic on POSIX and Windows -- and old
-checkpoints are removed only after the new one and ``last_checkpoint`` are in place.
+deleted). Here every file is written through :mod:`mmseq.utils.fileio` (temporary name, fsync,
+rename) and old checkpoints are removed only after the new one and ``last_checkpoint`` are in
+place.
 """
 import glob
-import io
 import os
 import os.path as osp
 import shutil
-from typing import Any
 
-import torch
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 
 from mmseq.registry import HOOKS
-
-TMP_SUFFIX = '.tmp'
-
-
-def _tmp_path(path: str) -> str:
-    # Hidden and with a foreign suffix: globs for '*.pth' and resume never see it.
-    head, tail = osp.split(path)
-    return osp.join(head, f'.{tail}.{os.getpid()}{TMP_SUFFIX}')
-
-
-def _fsync_dir(directory: str) -> None:
-    # Makes the rename itself durable; not possible (nor needed) on every platform.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def commit_file(tmp: str, path: str) -> None:
-    """fsync ``tmp`` and atomically move it to ``path`` (same directory)."""
-    if osp.isdir(tmp):
-        # Sharded checkpoints (e.g. DeepSpeed) are folders: the rename is still atomic.
-        if osp.isdir(path):
-            shutil.rmtree(path)
-    else:
-        with open(tmp, 'rb+') as f:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(osp.dirname(osp.abspath(path)))
-
-
-def atomic_write_bytes(data: bytes, path: str) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path = str(path)
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    _fsync_dir(osp.dirname(osp.abspath(path)))
-
-
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` that never leaves a partial file at ``path``."""
-    with io.BytesIO() as buf:
-        torch.save(obj, buf)
-        atomic_write_bytes(buf.getvalue(), path)
+from mmseq.utils.fileio import TMP_SUFFIX, atomic_write_bytes, commit_file, tmp_path_for
 
 
 @HOOKS.register_module()
@@ -132,7 +70,7 @@ class AtomicCheckpointHook(CheckpointHook):
         final = osp.join(self.out_dir, ckpt_filename)
         self.last_ckpt = final
         runner.message_hub.update_info('last_ckpt', final)
-        tmp = _tmp_path(final)
+        tmp = tmp_path_for(final)
         # Runner.save_checkpoint is master-only: the other ranks return at once.
         try:
             runner.save_checkpoint(
