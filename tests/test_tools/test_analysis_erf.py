@@ -1,4 +1,4 @@
-"""tools/analysis/erf.py and the ERF functions of mmseq.utils.analysis, on tiny random-init
+"""tools/analysis/erf.py and the ERF functions of mmseq.analysis.erf, on tiny random-init
 models (Sequencer2D, mmpretrain's ConvNeXt and ViT) and generated images."""
 import json
 import os
@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmseq.utils.analysis import (build_model, centre_cross_mask, erf_contributions,
-                                  erf_layers, erf_score, load_config, rescale_scores)
+from mmseq.analysis import (build_model, centre_cross_mask, erf_contributions, erf_layers,
+                            erf_score, rescale_scores)
 from mmseq.testing import make_imagenet
+from mmseq.utils import load_config
 
 TINY_SEQ = (
     "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from mmseq.models.layers.bilstm2d import BiLSTM2D
-from mmseq.utils.analysis import (as_reference_mixer, build_model, load_config,
-                                  mixer_hidden_states)
+from mmseq.analysis import as_reference_mixer, build_model, mixer_hidden_states
 from mmseq.testing import make_imagenet
+from mmseq.utils import load_config
 
 TINY_SEQ = (
     "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"

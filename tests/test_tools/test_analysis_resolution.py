@@ -14,9 +14,10 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
-from mmseq.utils.analysis import (build_model, default_resolutions, load_config,
-                                  pipeline_at_resolution, get_test_pipeline, train_resolution)
+from mmseq.analysis import (build_model, default_resolutions, pipeline_at_resolution,
+                            train_resolution)
 from mmseq.testing import make_imagenet
+from mmseq.utils import get_test_pipeline, load_config
 
 TINY_SEQ = (
     "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"

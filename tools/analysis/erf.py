@@ -27,18 +27,15 @@ import json
 import math
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
 from mmengine.config import DictAction
 from mmengine.utils import ProgressBar
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmseq.utils.analysis import (build_model, erf_contributions, erf_layers,  # noqa: E402
-                                  erf_score, erf_summary, list_images, load_config,
-                                  load_inputs, pipeline_at_resolution, rescale_scores,
-                                  get_test_pipeline)
+from mmseq.analysis import (build_model, erf_contributions, erf_layers, erf_score, erf_summary,
+                            list_images, load_inputs, pipeline_at_resolution, rescale_scores)
+from mmseq.utils import get_test_pipeline, load_config
 
 
 def parse_args(argv=None):

@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import torch
@@ -27,10 +26,8 @@ from mmengine.config import DictAction
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmseq.utils.analysis import (build_model, load_config, load_inputs,  # noqa: E402
-                                  mixer_hidden_states, pipeline_at_resolution,
-                                  get_test_pipeline)
+from mmseq.analysis import build_model, load_inputs, mixer_hidden_states, pipeline_at_resolution
+from mmseq.utils import get_test_pipeline, load_config
 
 TITLES = dict(vertical='vertical LSTM', horizontal='horizontal LSTM', fusion='channel fusion')
 

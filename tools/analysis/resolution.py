@@ -22,7 +22,6 @@ import csv
 import json
 import os
 import os.path as osp
-import sys
 import warnings
 
 import torch
@@ -32,10 +31,9 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmseq.utils.analysis import (build_model, default_resolutions,  # noqa: E402
-                                  load_config, pipeline_at_resolution, get_test_pipeline,
-                                  train_resolution)
+from mmseq.analysis import (build_model, default_resolutions, pipeline_at_resolution,
+                            train_resolution)
+from mmseq.utils import get_test_pipeline, load_config
 
 
 def parse_args(argv=None):
