@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmseq.utils.synthetic_data import make_imagenet
+from mmseq.testing import make_imagenet
 
 TINY = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
             hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])

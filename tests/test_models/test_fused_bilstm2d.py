@@ -5,32 +5,36 @@ import torch
 
 from mmseq.models.backbones.sequencer2d import Sequencer2D
 from mmseq.models.layers import BiLSTM2D, FusedBiLSTM2D, fused_bilstm2d, lstm2d_ext
-from mmseq.models.layers.bilstm2d import TOKEN_MIXERS, build_token_mixer, select_impl
+from mmseq.models.layers.token_mixer import MIXER_IMPLS, build_token_mixer, select_impl
+from mmseq.registry import MODELS
 
 TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
                  hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 
-@pytest.fixture(autouse=True, params=['cpp', 'python'])
+@pytest.fixture(autouse=True, params=['cpp', 'fallback'])
 def step_loops(request, monkeypatch):
-    """Every test runs on both step-loop implementations: the C++ extension (which must
-    build here: it is what users get) and the PyTorch fallback."""
+    """Every test runs with the C++ step loops (which must be built here: they are what users
+    get) and without them, where the fused module falls back to nn.LSTM."""
     if request.param == 'cpp':
         assert lstm2d_ext.load() is not None, 'the C++ step loops did not build'
-
-        def no_python_loop(*args, **kwargs):
-            raise AssertionError('the PyTorch step loop ran although the C++ one is available')
-        monkeypatch.setattr(fused_bilstm2d, '_python_steps', no_python_loop)
-        monkeypatch.setattr(fused_bilstm2d, '_python_gate_grads', no_python_loop)
     else:
         monkeypatch.setenv('MMSEQ_LSTM2D_EXT', '0')
         assert lstm2d_ext.load() is None
     return request.param
 
 
-_real_python_steps = fused_bilstm2d._python_steps
-_real_python_gate_grads = fused_bilstm2d._python_gate_grads
+def _recorded_function_calls(monkeypatch):
+    """Counts how often the fused autograd function runs."""
+    calls = []
+    real = fused_bilstm2d._FusedLSTM2DFunction.apply
+
+    def apply(*args):
+        calls.append(1)
+        return real(*args)
+    monkeypatch.setattr(fused_bilstm2d._FusedLSTM2DFunction, 'apply', apply)
+    return calls
 
 
 def _pair(dim, hidden, **kwargs):
@@ -74,22 +78,27 @@ def test_fused_equals_reference(B, H, W, kwargs):
         torch.testing.assert_close(gp_fus[name], gp_ref[name], **TOL, msg=name)
 
 
-def test_float64_takes_the_pytorch_loop(step_loops, monkeypatch):
-    monkeypatch.setattr(fused_bilstm2d, '_python_steps', _real_python_steps)
-    monkeypatch.setattr(fused_bilstm2d, '_python_gate_grads', _real_python_gate_grads)
+def test_which_path_runs(step_loops, monkeypatch):
+    """The C++ loops run for float32 CPU tensors when built; float64 and a missing build run
+    nn.LSTM on the same parameters (same values)."""
+    calls = _recorded_function_calls(monkeypatch)
     ref, fused = _pair(16, 4)
+    x = torch.randn(2, 4, 5, 16)
+    grad = torch.randn(2, 4, 5, 16)
+    _value_and_grads(fused, x, grad)
+    with torch.no_grad():
+        fused(x)
+    assert len(calls) == (2 if step_loops == 'cpp' else 0)
     ref.double(), fused.double()
-    x = torch.randn(2, 4, 5, 16, dtype=torch.float64)
-    grad = torch.randn(2, 4, 5, 16, dtype=torch.float64)
-    y_ref, gx_ref, _ = _value_and_grads(ref, x, grad)
-    y_fus, gx_fus, _ = _value_and_grads(fused, x, grad)
+    y_ref, gx_ref, _ = _value_and_grads(ref, x.double(), grad.double())
+    y_fus, gx_fus, _ = _value_and_grads(fused, x.double(), grad.double())
     torch.testing.assert_close(y_fus, y_ref)
     torch.testing.assert_close(gx_fus, gx_ref)
+    assert len(calls) == (2 if step_loops == 'cpp' else 0)
 
 
 def test_inference_cache_follows_weight_changes():
     ref, fused = _pair(16, 4)
-    fused.fused_inference = True
     x = torch.randn(2, 4, 4, 16)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), ref(x), **TOL)
@@ -103,7 +112,7 @@ def test_inference_cache_follows_weight_changes():
 
 
 def test_backbone_no_grad_equals_autograd_forward():
-    """Inference reuses buffers and adds residuals in place; values must not change."""
+    """Inference and training forwards give the same values; repeated inference is exact."""
     torch.manual_seed(0)
     model = Sequencer2D(TINY_ARCH, out_indices=(0, 1, 2, 3)).eval()
     x = torch.randn(2, 3, 42, 56)
@@ -124,14 +133,11 @@ def test_retain_graph_and_no_grad():
     torch.testing.assert_close(g1, g2)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), ref(x), **TOL)
-        fused.fused_inference = True  # the fused recurrence without autograd
-        torch.testing.assert_close(fused(x), ref(x), **TOL)
 
 
 @pytest.mark.parametrize('B,H,W', [(2, 5, 7), (1, 4, 4)])
 def test_fused_inference_path(B, H, W):
     ref, fused = _pair(16, 4)
-    fused.fused_inference = True
     x = torch.randn(B, H, W, 16)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), ref(x), **TOL)
@@ -154,7 +160,8 @@ def test_state_dict_keys_both_ways():
 def test_unsupported_rnn_type_and_auto():
     with pytest.raises(ValueError, match="rnn_type='lstm'"):
         FusedBiLSTM2D(16, 4, rnn_type='gru')
-    assert TOKEN_MIXERS['fused'] is FusedBiLSTM2D
+    assert MIXER_IMPLS == {'reference': 'BiLSTM2D', 'fused': 'FusedBiLSTM2D'}
+    assert MODELS.get('FusedBiLSTM2D') is FusedBiLSTM2D and MODELS.get('BiLSTM2D') is BiLSTM2D
     assert select_impl('lstm') == 'fused'
     assert select_impl('gru') == select_impl('rnn') == 'reference'
     assert type(build_token_mixer('auto', 16, 4)) is FusedBiLSTM2D

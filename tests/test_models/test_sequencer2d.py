@@ -289,9 +289,8 @@ def test_bad_inputs(x, exc, match):
 
 @pytest.mark.parametrize('hooked', ['stages.0.blocks.0.mlp.fc2', 'stages.0.blocks.0.mlp.fc1',
                                     'stages.0.blocks.0.token_mixer.fc'])
-def test_inference_in_place_updates_respect_forward_hooks(hooked):
-    """Without autograd the blocks add residuals (and GELU) in place, but never into a tensor a
-    forward hook has seen."""
+def test_inference_never_overwrites_what_forward_hooks_saw(hooked):
+    """No inference path updates a tensor in place that a forward hook has seen."""
     torch.manual_seed(0)
     model = Sequencer2D(TINY).eval()
     x = torch.randn(1, 3, 56, 56)

@@ -1,14 +1,16 @@
-"""What Sequencer2D and VanillaSequencer share: arch parsing, input checks and padding,
-out_indices / frozen_stages / norm_eval handling, and the timm-compatible weight init."""
+"""What Sequencer2D and VanillaSequencer share: the block, the stage layout, arch parsing,
+input checks and padding, out_indices / frozen_stages / norm_eval handling, and the
+timm-compatible weight init. The backbones differ only in their token mixer and stem."""
 import math
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
-from ..layers import gate_workspace
+from ..layers import DropPath, Mlp
 
 ARCH_KEYS = ('layers', 'patch_sizes', 'embed_dims', 'hidden_sizes', 'mlp_ratios')
 
@@ -122,40 +124,92 @@ class Downsample(nn.Module):
         return x.permute(0, 2, 3, 1).contiguous()
 
 
-class SequencerBackboneBase(BaseModule):
-    """Stem -> stages of channels-last blocks -> per-output LayerNorm -> tuple of NCHW maps.
+class SequencerBlock(nn.Module):
+    """x + DropPath(mixer(LN(x))), then x + DropPath(MLP(LN(x))) on (B, H, W, C) tokens.
 
-    Subclasses build ``self.stem`` (an NCHW conv), ``self.stages`` (``nn.ModuleList`` of
-    modules with ``downsample`` and ``blocks``) and may override ``embed``.
+    Args:
+        dim: channels C.
+        token_mixer: a module mapping (B, H, W, C) to (B, H, W, C): BiLSTM2D for Sequencer2D,
+            one BiLSTM over the raster-scanned tokens for the Vanilla Sequencer.
+        mlp_ratio: hidden width of the channel MLP, in multiples of C.
+        drop_path: stochastic depth of both branches.
+        recompute_act: let the MLP recompute its GELU in the backward (see :class:`Mlp`).
     """
 
-    num_stages: int
-    stages: nn.ModuleList
+    def __init__(self, dim: int, token_mixer: nn.Module, mlp_ratio: float,
+                 drop_path: float = 0., recompute_act: bool = True):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.token_mixer = token_mixer
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(mlp_ratio * dim), recompute_act=recompute_act)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def __init__(self, in_channels: int, patch_sizes: List[int], drop_path_rate: float,
-                 out_indices, frozen_stages: int, norm_eval: bool, with_cp: bool, init_cfg):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.token_mixer(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class SequencerStage(nn.Module):
+    """Optional downsample followed by a run of blocks (two attributes, so the backbone can
+    checkpoint block by block)."""
+
+    def __init__(self, downsample: nn.Module, blocks: Sequence[nn.Module]):
+        super().__init__()
+        self.downsample = downsample
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.downsample(x))
+
+
+class SequencerBackboneBase(BaseModule):
+    """Stem -> stages of :class:`SequencerBlock` on channels-last tokens -> per-output
+    LayerNorm -> tuple of NCHW maps, all built here from the arch.
+
+    Args:
+        arch: the resolved arch dict (``layers``, ``patch_sizes``, ``embed_dims``,
+            ``hidden_sizes``, ``mlp_ratios``; see :func:`resolve_arch`).
+        token_mixer: ``token_mixer(dim, hidden_size)`` builds one block's token mixer.
+        Others: as documented by :class:`~mmseq.models.Sequencer2D`.
+    """
+
+    def __init__(self, arch: Dict, token_mixer: Callable[[int, int], nn.Module],
+                 in_channels: int, drop_path_rate: float, out_indices, frozen_stages: int,
+                 norm_eval: bool, with_cp: bool, init_cfg):
         super().__init__(init_cfg=init_cfg)
         if not 0 <= drop_path_rate < 1:
             raise ValueError(f'drop_path_rate must be in [0, 1), got {drop_path_rate}')
+        layers, patch_sizes, dims = arch['layers'], arch['patch_sizes'], arch['embed_dims']
+        self.num_stages = len(layers)
+        self.out_indices = normalize_out_indices(out_indices, self.num_stages)
+        if not isinstance(frozen_stages, int) or not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}] '
+                             f'(-1: none, 0: stem, k: stem and the first k stages), '
+                             f'got {frozen_stages!r}')
         self.in_channels = in_channels
         self.stem_patch = patch_sizes[0]
         self.total_stride = math.prod(patch_sizes)
+        self.embed_dims = list(dims)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
-        self._out_indices_arg = out_indices
 
-    def _finish_init(self, embed_dims: List[int]) -> None:
-        """Create output norms and apply freezing once stages exist."""
-        self.num_stages = len(self.stages)
-        self.out_indices = normalize_out_indices(self._out_indices_arg, self.num_stages)
-        del self._out_indices_arg
-        if not isinstance(self.frozen_stages, int) or not -1 <= self.frozen_stages <= self.num_stages:
-            raise ValueError(f'frozen_stages must be an int in [-1, {self.num_stages}] '
-                             f'(-1: none, 0: stem, k: stem and the first k stages), '
-                             f'got {self.frozen_stages!r}')
+        self.stem = nn.Conv2d(in_channels, dims[0], kernel_size=patch_sizes[0],
+                              stride=patch_sizes[0])
+        drop_rates = iter(torch.linspace(0, drop_path_rate, sum(layers)).tolist())
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(layers):
+            downsample = Downsample(dims[i - 1], dims[i], patch_sizes[i]) if i > 0 \
+                else nn.Identity()
+            blocks = [SequencerBlock(dims[i], token_mixer(dims[i], arch['hidden_sizes'][i]),
+                                     arch['mlp_ratios'][i], next(drop_rates),
+                                     # checkpointing keeps no activations at all
+                                     recompute_act=not with_cp)
+                      for _ in range(depth)]
+            self.stages.append(SequencerStage(downsample, blocks))
         for i in self.out_indices:
-            self.add_module(f'norm{i}', nn.LayerNorm(embed_dims[i], eps=1e-6))
+            self.add_module(f'norm{i}', nn.LayerNorm(dims[i], eps=1e-6))
         self._freeze_stages()
 
     def init_weights(self) -> None:
@@ -173,16 +227,13 @@ class SequencerBackboneBase(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         check_image_batch(x, self.in_channels, self.stem_patch)
-        with gate_workspace():
-            return self._forward_stages(self.embed(pad_to_multiple(x, self.total_stride)))
-
-    def _forward_stages(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        x = self.embed(pad_to_multiple(x, self.total_stride))
         outs = []
         for i, stage in enumerate(self.stages):
             x = stage.downsample(x)
             for block in stage.blocks:
                 if self.with_cp and x.requires_grad:
-                    x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
+                    x = cp.checkpoint(block, x, use_reentrant=False)
                 else:
                     x = block(x)
             if i in self.out_indices:
@@ -190,21 +241,13 @@ class SequencerBackboneBase(BaseModule):
                 outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2))
         return tuple(outs)
 
-    def _frozen_modules(self) -> List[nn.Module]:
-        if self.frozen_stages < 0:
-            return []
-        modules = [self.stem] + list(getattr(self, 'frozen_stem_extras', []))
-        for i in range(self.frozen_stages):
-            modules.append(self.stages[i])
-            if i in self.out_indices:
-                modules.append(getattr(self, f'norm{i}'))
-        return modules
-
     def _freeze_stages(self) -> None:
-        for module in self._frozen_modules():
-            if isinstance(module, nn.Parameter):
-                module.requires_grad = False
-                continue
+        if self.frozen_stages < 0:
+            return
+        modules = [self.stem] + [self.stages[i] for i in range(self.frozen_stages)]
+        modules += [getattr(self, f'norm{i}') for i in range(self.frozen_stages)
+                    if i in self.out_indices]
+        for module in modules:
             module.eval()
             for p in module.parameters():
                 p.requires_grad = False
@@ -213,8 +256,7 @@ class SequencerBackboneBase(BaseModule):
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
-            # LayerNorm has no running statistics; eval mode is kept for the convention's sake
-            # (and any BatchNorm a subclass might add).
+            # LayerNorm has no running statistics; eval mode is kept for the convention's sake.
             for m in self.modules():
                 if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
                     m.eval()

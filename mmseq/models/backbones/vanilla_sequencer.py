@@ -1,5 +1,6 @@
 """Vanilla Sequencer (paper Sec. 3.2, Table 5): blocks whose token mixer is one plain BiLSTM
 over the raster-scanned token sequence instead of BiLSTM2D."""
+from functools import partial
 from typing import Dict, Optional, Sequence, Union
 
 import torch
@@ -7,42 +8,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmseq.registry import MODELS
-from ..layers import DropPath, Mlp
-from .base import Downsample, SequencerBackboneBase, resolve_arch
-from .sequencer2d import SequencerStage
-
-
-class BiLSTM1D(nn.Module):
-    """A BiLSTM over the H*W tokens in raster order (row by row)."""
-
-    def __init__(self, dim: int, hidden_size: int, with_fc: bool = False):
-        super().__init__()
-        if not with_fc and 2 * hidden_size != dim:
-            raise ValueError(f'with_fc=False needs 2 * hidden_size == dim, got hidden_size='
-                             f'{hidden_size}, dim={dim}')
-        self.rnn = nn.LSTM(dim, hidden_size, num_layers=1, batch_first=True, bidirectional=True)
-        self.fc = nn.Linear(2 * hidden_size, dim) if with_fc else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, C = x.shape
-        out = self.rnn(x.reshape(B, H * W, C))[0].reshape(B, H, W, -1)
-        return self.fc(out) if self.fc is not None else out
-
-
-class VanillaSequencerBlock(nn.Module):
-
-    def __init__(self, dim: int, hidden_size: int, mlp_ratio: float, drop_path: float = 0.,
-                 with_fc: bool = False):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.token_mixer = BiLSTM1D(dim, hidden_size, with_fc=with_fc)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(mlp_ratio * dim))
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.token_mixer(self.norm1(x)))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+from ..layers import BiLSTM1D
+from .base import SequencerBackboneBase, resolve_arch
 
 
 @MODELS.register_module()
@@ -83,34 +50,15 @@ class VanillaSequencer(SequencerBackboneBase):
                  with_cp: bool = False,
                  init_cfg: Optional[Union[Dict, list]] = None):
         self.arch = resolve_arch(arch, self.arch_zoo)
-        patch_sizes = list(self.arch['patch_sizes'])
-        super().__init__(in_channels, patch_sizes, drop_path_rate, out_indices, frozen_stages,
-                         norm_eval, with_cp, init_cfg)
-        layers = list(self.arch['layers'])
-        embed_dims = list(self.arch['embed_dims'])
-        self.stem = nn.Conv2d(in_channels, embed_dims[0], kernel_size=patch_sizes[0],
-                              stride=patch_sizes[0])
+        super().__init__(self.arch, partial(BiLSTM1D, with_fc=with_fc), in_channels,
+                         drop_path_rate, out_indices, frozen_stages, norm_eval, with_cp,
+                         init_cfg)
+        self.pos_embed = None
         if self.arch.get('pos_embed', False):
             self.pos_embed = nn.Parameter(torch.zeros(1, pos_embed_size, pos_embed_size,
-                                                      embed_dims[0]))
-            self.frozen_stem_extras = [self.pos_embed]
-        else:
-            self.pos_embed = None
-        dpr = torch.linspace(0, drop_path_rate, sum(layers)).tolist()
-        self.stages = nn.ModuleList()
-        block_index = 0
-        for i, depth in enumerate(layers):
-            downsample = (Downsample(embed_dims[i - 1], embed_dims[i], patch_sizes[i]) if i > 0
-                          else nn.Identity())
-            blocks = [
-                VanillaSequencerBlock(embed_dims[i], self.arch['hidden_sizes'][i],
-                                      self.arch['mlp_ratios'][i], dpr[block_index + j], with_fc)
-                for j in range(depth)
-            ]
-            block_index += depth
-            self.stages.append(SequencerStage(downsample, blocks))
-        self.embed_dims = embed_dims
-        self._finish_init(embed_dims)
+                                                      self.embed_dims[0]))
+            # part of the stem for frozen_stages >= 0
+            self.pos_embed.requires_grad = frozen_stages < 0
 
     def init_weights(self) -> None:
         super().init_weights()

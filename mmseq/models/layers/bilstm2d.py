@@ -2,13 +2,15 @@
 (bi)directional RNN over a channels-last (B, H, W, C) map, merged and fused by a linear layer.
 
 ``BiLSTM2D`` is the reference built on ``nn.LSTM``/``nn.GRU``/``nn.RNN``; its state-dict keys
-(``rnn_v.*``, ``rnn_h.*``, ``fc.*``) are the ones of the public weights, and every faster
-implementation registered in ``TOKEN_MIXERS`` loads the same keys.
+(``rnn_v.*``, ``rnn_h.*``, ``fc.*``) are the ones of the public weights, and the fast
+implementation (``fused_bilstm2d.py``) loads the same keys.
 """
-from typing import Callable, Dict
+from typing import Dict
 
 import torch
 import torch.nn as nn
+
+from mmseq.registry import MODELS
 
 RNN_TYPES = {'lstm': nn.LSTM, 'gru': nn.GRU, 'rnn': nn.RNN}
 UNIONS = ('cat', 'add', 'vertical', 'horizontal')
@@ -67,6 +69,7 @@ def check_mixer_args(dim: int, hidden_size: int, rnn_type: str, bidirectional: b
     return merged
 
 
+@MODELS.register_module()
 class BiLSTM2D(nn.Module):
     """Reference BiLSTM2D on ``torch.nn`` recurrent layers.
 
@@ -116,33 +119,3 @@ class BiLSTM2D(nn.Module):
         else:
             out = v + h
         return self.fc(out) if self.fc is not None else out
-
-
-# name -> constructor with BiLSTM2D's signature; faster implementations register here.
-TOKEN_MIXERS: Dict[str, Callable[..., nn.Module]] = {'reference': BiLSTM2D}
-
-# Imported here because it subclasses BiLSTM2D (defined above).
-from .fused_bilstm2d import FusedBiLSTM2D  # noqa: E402
-
-TOKEN_MIXERS['fused'] = FusedBiLSTM2D
-
-
-def build_token_mixer(impl: str, dim: int, hidden_size: int, **kwargs) -> nn.Module:
-    """Build the BiLSTM2D implementation named ``impl`` ('auto' picks the fastest available
-    one that supports the configuration)."""
-    if impl == 'auto':
-        impl = select_impl(kwargs.get('rnn_type', 'lstm'))
-    if impl not in TOKEN_MIXERS:
-        raise ValueError(f'mixer_impl must be one of {["auto", *TOKEN_MIXERS]}, got {impl!r}')
-    return TOKEN_MIXERS[impl](dim, hidden_size, **kwargs)
-
-
-def select_impl(rnn_type: str) -> str:
-    """Implementation used for ``mixer_impl='auto'``.
-
-    LSTMs get 'fused': on CPU its C++ step loops make inference and training faster and the
-    training step keeps far fewer activations than nn.LSTM (docs/benchmark.md); on CUDA
-    (cuDNN), under autocast and while tracing the fused module itself runs nn.LSTM on the same
-    parameters. GRU and tanh-RNN mixers are only implemented by the reference.
-    """
-    return 'fused' if rnn_type == 'lstm' else 'reference'

@@ -1,76 +1,61 @@
+"""The channel MLP of a Sequencer block."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.modules import module as _module
-
-from .inplace import may_overwrite
 
 
-class _LeanMlpFunction(torch.autograd.Function):
-    """fc2(GELU(fc1(x))) saving x and fc1's output only: the GELU output (as large as fc1's
-    output) is recomputed in the backward instead of being kept for fc2's weight gradient."""
+class _RecomputedGelu:
+    """Stands in, among autograd's saved tensors, for the activation's output: fc2 keeps it
+    for its weight gradient, and it is as large as the activation's input, which the
+    activation keeps anyway. Unpacking recomputes it from that input."""
 
-    @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, approximate):
-        h = F.linear(x, w1, b1)
-        y = F.linear(F.gelu(h, approximate=approximate), w2, b2)
-        ctx.save_for_backward(x, h, w1, w2)
-        ctx.approximate = approximate
-        return y
+    def __init__(self, act: nn.GELU, act_in: torch.Tensor, act_out: torch.Tensor):
+        self.approximate, self.act_in = act.approximate, act_in
+        self.ptr, self.numel = act_out.data_ptr(), act_out.numel()
+        self.offset = act_out.storage_offset()
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, dy):
-        x, h, w1, w2 = ctx.saved_tensors
-        need_x, need_w1, need_b1, need_w2, need_b2, _ = ctx.needs_input_grad
-        dy = dy.reshape(-1, dy.shape[-1])
-        h = h.reshape(-1, h.shape[-1])
-        dx = dw1 = db1 = dw2 = db2 = None
-        if need_w2:
-            dw2 = dy.t().mm(F.gelu(h, approximate=ctx.approximate))
-        if need_b2:
-            db2 = dy.sum(0)
-        if need_x or need_w1 or need_b1:
-            dh = torch.ops.aten.gelu_backward(dy.mm(w2), h, approximate=ctx.approximate)
-            if need_w1:
-                dw1 = dh.t().mm(x.reshape(-1, x.shape[-1]))
-            if need_b1:
-                db1 = dh.sum(0)
-            if need_x:
-                dx = dh.mm(w1).view(x.shape)
-        return dx, dw1, db1, dw2, db2, None
+    def pack(self, t: torch.Tensor):
+        if t.data_ptr() == self.ptr and t.numel() == self.numel:  # a view of the output
+            return t.size(), t.stride(), t.storage_offset() - self.offset
+        return t
+
+    def unpack(self, saved):
+        if isinstance(saved, torch.Tensor):
+            return saved
+        size, stride, offset = saved
+        # functional: the module's forward hooks saw its output once, in the forward
+        return F.gelu(self.act_in, approximate=self.approximate).as_strided(size, stride, offset)
 
 
 class Mlp(nn.Module):
-    """Channel MLP of a Sequencer block: Linear -> GELU -> Linear on channels-last tokens.
+    """Linear -> GELU -> Linear on channels-last tokens.
 
-    Training without dropout runs one autograd function that keeps 3 instead of 6 hidden
-    activations per token (the block's largest saved tensors); the values and gradients
-    are those of the three modules (checked in the tests). Forward hooks on the submodules,
-    dropout or autocast select the plain module calls.
+    Args:
+        dim: input/output channels.
+        hidden_dim: hidden channels.
+        drop: dropout after the activation and after fc2.
+        recompute_act: when recording gradients, let autograd keep the GELU's input only and
+            recompute its output in the backward (for fc2's weight gradient) instead of
+            keeping both: one hidden activation per token less, the block's largest saved
+            tensor, for one GELU more per backward. The modules run as usual (their hooks
+            fire) and values and gradients are unchanged. Turn it off inside activation
+            checkpointing, which must see every saved tensor itself.
     """
 
-    def __init__(self, dim: int, hidden_dim: int, drop: float = 0.):
+    def __init__(self, dim: int, hidden_dim: int, drop: float = 0., recompute_act: bool = True):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.drop = nn.Dropout(drop) if drop > 0 else nn.Identity()
-
-    def _lean_training(self, x: torch.Tensor) -> bool:
-        return (torch.is_grad_enabled() and isinstance(self.drop, nn.Identity)
-                and not torch.is_autocast_enabled(x.device.type)
-                and not _module._global_forward_hooks and not _module._global_forward_pre_hooks
-                and not any(m._forward_hooks or m._forward_pre_hooks
-                            for m in (self.fc1, self.act, self.fc2)))
+        self.recompute_act = recompute_act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._lean_training(x):
-            return _LeanMlpFunction.apply(x, self.fc1.weight, self.fc1.bias, self.fc2.weight,
-                                          self.fc2.bias, self.act.approximate)
-        x = self.fc1(x)
-        if may_overwrite(self.fc1, self.act):  # only GELU's backward would need its input
-            x = torch.ops.aten.gelu_(x, approximate=self.act.approximate)
-        else:
-            x = self.act(x)
-        return self.drop(self.fc2(self.drop(x)))
+        h = self.fc1(x)
+        g = self.drop(self.act(h))
+        if not (self.recompute_act and torch.is_grad_enabled() and g.requires_grad
+                and isinstance(self.drop, nn.Identity) and not torch.jit.is_tracing()):
+            return self.drop(self.fc2(g))
+        saved = _RecomputedGelu(self.act, h, g)
+        with torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack):
+            return self.fc2(g)
