@@ -10,37 +10,21 @@ The checkpoint is read with ``torch.load(weights_only=True)``: tensors and the f
 objects allow-listed in :mod:`mmseq.utils.checkpoint`, never arbitrary pickled code.
 """
 import argparse
-import os
 import os.path as osp
-import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
 
-_TOOLS = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.dirname(_TOOLS))
-sys.path.insert(0, _TOOLS)
-from mmseq.utils import distributed_session  # noqa: E402
-
-from train import build_runner  # noqa: E402  (tools/train.py: the same runner choice)
+from mmseq.engine.runner import add_runner_args, build_runner, config_from_args
+from mmseq.utils import distributed_session
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a checkpoint')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file (e.g. written by tools/train.py)')
-    parser.add_argument('--work-dir', help='where logs and the metrics json go '
-                        '(default: ./work_dirs/<config name>)')
     parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, key=value (e.g. test_dataloader.batch_size=4)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none',
-                        help='job launcher (dist_test.sh passes pytorch)')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser, work_dir_help='where logs and the metrics json go')
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
@@ -50,14 +34,7 @@ def main(argv=None):
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must name a .pkl file, got {args.out}')
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = config_from_args(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False  # weights only: no optimizer or loop state
 

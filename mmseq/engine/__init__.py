@@ -1,5 +1,6 @@
 """Training-engine parts registered for configs: bf16 autocast on any device and a
-CheckpointHook that never leaves a half-written checkpoint behind."""
+CheckpointHook that never leaves a half-written checkpoint behind. :mod:`mmseq.engine.runner`
+turns the training and testing tools' command lines into a Runner."""
 from .checkpoint_hook import AtomicCheckpointHook
 from .optim_wrapper import AutocastOptimWrapper
 

@@ -1,4 +1,4 @@
-"""tools/train.py's option handling, in-process (no training)."""
+"""tools/train.py's option handling and mmseq.engine.runner, in-process (no training)."""
 import importlib.util
 import os.path as osp
 
@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 
 from _tools_cli import REPO
+from mmseq.engine.runner import configure_amp
 
 
 def _train_module():
@@ -23,21 +24,20 @@ def _cfg(**optim_wrapper):
 
 
 def test_amp_selects_the_wrapper_this_machine_runs(monkeypatch):
-    train = _train_module()
     cfg = _cfg(type='OptimWrapper')
-    train.configure_amp(cfg, amp=False)
+    configure_amp(cfg, amp=False)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
 
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = _cfg(type='OptimWrapper')
-    train.configure_amp(cfg, amp=True)
+    configure_amp(cfg, amp=True)
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert cfg.optim_wrapper.loss_scale == 'dynamic'
 
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     for cfg, amp in ((_cfg(type='OptimWrapper'), True),
                      (_cfg(type='AmpOptimWrapper', loss_scale='dynamic'), False)):
-        train.configure_amp(cfg, amp=amp)
+        configure_amp(cfg, amp=amp)
         assert cfg.optim_wrapper.type == 'mmseq.AutocastOptimWrapper'
         assert 'loss_scale' not in cfg.optim_wrapper
         # the name resolves from the OpenMMLab roots once mmseq.engine is imported
@@ -45,7 +45,7 @@ def test_amp_selects_the_wrapper_this_machine_runs(monkeypatch):
         assert OPTIM_WRAPPERS.get(cfg.optim_wrapper.type) is not None
 
     with pytest.raises(ValueError, match='--amp replaces OptimWrapper'):
-        train.configure_amp(_cfg(type='SomethingElse'), amp=True)
+        configure_amp(_cfg(type='SomethingElse'), amp=True)
 
 
 def test_resume_and_work_dir_arguments(tmp_path):
