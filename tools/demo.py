@@ -9,14 +9,11 @@ detection draws the boxes scoring at least --score-thr (mmdet's DetLocalVisualiz
 import argparse
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmcv
+from mmengine.registry import DATASETS, init_default_scope
 
-import mmcv  # noqa: E402
-from mmengine.registry import DATASETS, init_default_scope  # noqa: E402
-
-from mmseq.apis import inference_model, init_model  # noqa: E402
+from mmseq.apis import inference_model, init_model
 
 
 def parse_args(argv=None):

@@ -22,8 +22,11 @@ ROOT="$(dirname "$TOOLS")"
 if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python; fi
 fi
+if ! "$PYTHON" -c 'import mmseq' 2>/dev/null; then
+    echo "$(basename "$0"): $PYTHON cannot import mmseq; run 'make setup'" >&2
+    exit 1
+fi
 
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
 exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \

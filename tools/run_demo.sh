@@ -15,9 +15,12 @@ if [ ! -x "$PYTHON" ]; then
     echo "run_demo.sh: no Python at $PYTHON; run 'make setup' (or set PYTHON)" >&2
     exit 1
 fi
+if ! "$PYTHON" -c 'import mmseq' 2>/dev/null; then
+    echo "run_demo.sh: $PYTHON cannot import mmseq; run 'make setup'" >&2
+    exit 1
+fi
 # The launch scripts use $PYTHON too.
 export PYTHON
-export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 # A free rendezvous port unless PORT is set: other jobs on this machine may hold 29500.
 if [ -z "${PORT:-}" ]; then
     PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -121,8 +121,10 @@ def subprocess_env() -> dict:
     import os
     # One thread, and MKL's conditional numerical reproducibility: without it MKL may pick
     # kernels by memory alignment, and two identical runs can differ in the last bits.
+    # mmseq is the installed package; this folder is on the path for the configs that
+    # custom-import _fault_hooks.
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MKL_CBWR='COMPATIBLE',
-               PYTHONPATH=os.pathsep.join([REPO, osp.dirname(osp.abspath(__file__))]))
+               PYTHONPATH=osp.dirname(osp.abspath(__file__)))
     return env
 
 

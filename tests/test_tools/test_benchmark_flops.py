@@ -119,8 +119,7 @@ def test_benchmark_tiny_run(tmp_path):
            '--models', 'tiny-reference', 'tiny-fused', '--sizes', '56', '--batch-sizes', '2',
            '--repeats', '2', '--modes', 'infer', 'train', '--threads', '1',
            '--out-dir', str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=REPO))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     with open(out / 'benchmark.csv') as f:
         rows = list(csv.DictReader(f))

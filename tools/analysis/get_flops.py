@@ -18,7 +18,6 @@ Examples::
 """
 import argparse
 import time
-from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -169,13 +168,10 @@ def model_rate(model: nn.Module, macs_per_image: int, shape: Sequence[int], batc
 def build_backbone(config: Optional[str], arch: Optional[str], overrides: Dict) -> nn.Module:
     import mmseq.models  # noqa: F401  (registers Sequencer2D)
     from mmseq.registry import MODELS
+    from mmseq.utils import load_config
     if config is not None:
-        from mmengine.config import Config
-        cfg = Config.fromfile(config)
-        if cfg.get('custom_imports'):
-            from mmengine.utils import import_modules_from_strings
-            import_modules_from_strings(**cfg.custom_imports)
-        if 'model' not in cfg or 'backbone' not in cfg.model:
+        cfg = load_config(config)
+        if 'backbone' not in cfg.model:
             raise ValueError(f'{config} has no model.backbone to analyse')
         backbone_cfg = dict(cfg.model.backbone)
         backbone_cfg.pop('init_cfg', None)  # no checkpoint download to count FLOPs

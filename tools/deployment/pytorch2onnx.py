@@ -13,15 +13,14 @@ ONNX ``LSTM``), which loads the same weights as the fused one. Checkpoints are r
 import argparse
 import os
 import os.path as osp
-import sys
 from typing import List, Optional
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmseq.apis import init_model  # noqa: E402
+from mmseq.apis import init_model
+from mmseq.utils import load_config
 
 
 class _ClassifierLogits(nn.Module):
@@ -37,9 +36,7 @@ class _ClassifierLogits(nn.Module):
 
 def build_export_module(config: str, checkpoint: Optional[str], backbone_only: bool,
                         cfg_options: Optional[dict] = None) -> nn.Module:
-    cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = load_config(config, cfg_options)
     # nn.LSTM traces to ONNX LSTM; the fused mixer's custom autograd Function would not.
     key = 'model.backbone.mixer_impl' if 'backbone' in cfg.model else 'model.mixer_impl'
     model = init_model(cfg, checkpoint, device='cpu', cfg_options={key: 'reference'})
