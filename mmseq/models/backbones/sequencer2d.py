@@ -12,25 +12,50 @@ from .base import SequencerBackboneBase, resolve_arch
 class Sequencer2D(SequencerBackboneBase):
     """Sequencer2D backbone.
 
-    Stage strides are 7, 14, 14, 14 (the last two stages keep the resolution and change
-    channels with a point-wise linear). Inputs of any size are zero-padded on the right and
-    bottom to a multiple of the total stride (14), never cropped.
+    A paper implementation of `Sequencer: Deep LSTM for Image Classification
+    <https://arxiv.org/abs/2205.01972>`_. Stage strides are 7, 14, 14, 14 (the last two stages
+    keep the resolution and change channels with a point-wise linear). Inputs of any size are
+    zero-padded on the right and bottom to a multiple of the total stride (14), never cropped.
 
     Args:
-        arch: 's'/'small', 'm'/'medium', 'l'/'large', or a dict with keys ``layers``,
-            ``patch_sizes``, ``embed_dims``, ``hidden_sizes``, ``mlp_ratios`` (one entry
-            per stage).
-        in_channels: image channels.
-        hidden_ratio: multiplies every stage's hidden size D (Table 2d uses 2).
-        rnn_type / bidirectional / union / with_fc: BiLSTM2D ablations (Table 2, 12a).
-        mixer_impl: BiLSTM2D implementation ('auto', 'reference' or a registered fast one).
-        drop_path_rate: stochastic depth, ramped linearly from 0 over all blocks.
-        out_indices: stages whose (LayerNorm-ed) outputs are returned, as NCHW maps.
-        frozen_stages: -1 none, 0 the stem, k the stem and the first k stages.
-        norm_eval: keep norm layers in eval mode during training.
-        with_cp: activation checkpointing per block (saves memory, costs a recompute).
-        init_cfg: mmengine init config, e.g.
-            ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
+        arch (str | dict): 's'/'small', 'm'/'medium', 'l'/'large' (Table 4), or a dict with
+            keys ``layers``, ``patch_sizes``, ``embed_dims``, ``hidden_sizes``,
+            ``mlp_ratios`` (one entry per stage). Defaults to 's'.
+        in_channels (int): Image channels. Defaults to 3.
+        hidden_ratio (float): Multiplies every stage's hidden size D (Table 2d uses 2).
+            Defaults to 1.
+        rnn_type (str): 'lstm' (paper), 'gru' or 'rnn' (Table 2e). Defaults to 'lstm'.
+        bidirectional (bool): BiLSTMs (paper) or forward-only ones (Table 2b).
+            Defaults to True.
+        union (str): 'cat' (paper), 'add' (Table 12a), 'vertical' or 'horizontal' only
+            (Table 2a). Defaults to 'cat'.
+        with_fc (bool): The channel-fusion linear layer (Table 2a). Defaults to True.
+        mixer_impl (str): BiLSTM2D implementation: 'auto', 'reference' (``nn.LSTM``) or
+            'fused'. Defaults to 'auto'.
+        drop_path_rate (float): Stochastic depth, ramped linearly from 0 over all blocks.
+            Defaults to 0.
+        out_indices (int | Sequence[int]): Stages whose (LayerNorm-ed) outputs are returned,
+            as NCHW maps. Defaults to -1, the last stage.
+        frozen_stages (int): -1 none, 0 the stem, k the stem and the first k stages.
+            Defaults to -1.
+        norm_eval (bool): Keep norm layers in eval mode during training. Defaults to False.
+        with_cp (bool): Activation checkpointing per block. Defaults to False.
+        init_cfg (dict | list[dict], optional): mmengine init config, e.g.
+            ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``; None is
+            timm's initialisation. Defaults to None.
+
+    Example:
+        >>> import torch
+        >>> from mmseq.models import Sequencer2D
+        >>> model = Sequencer2D(arch='s', out_indices=(0, 1, 2, 3)).eval()
+        >>> with torch.no_grad():
+        ...     outs = model(torch.rand(1, 3, 224, 224))
+        >>> for out in outs:
+        ...     print(out.shape)
+        torch.Size([1, 192, 32, 32])
+        torch.Size([1, 384, 16, 16])
+        torch.Size([1, 384, 16, 16])
+        torch.Size([1, 384, 16, 16])
     """
 
     arch_zoo = {

@@ -14,16 +14,29 @@ from .base import SequencerBackboneBase, resolve_arch
 
 @MODELS.register_module()
 class VanillaSequencer(SequencerBackboneBase):
-    """VSequencer backbones of Table 5.
+    """The Vanilla Sequencers of the paper's Table 5: one BiLSTM over the raster-scanned
+    tokens per block instead of BiLSTM2D.
 
     Args:
-        arch: 's' (VSequencer-S: 14x14 stem, 384 channels throughout), 's-h' (VSequencer-S(H):
-            hierarchical, 7x7 stem then 2x2 downsample), 's-pe' (VSequencer-S(PE): 's' with a
-            learned positional embedding), or a custom dict (keys as Sequencer2D's, plus
-            optional ``pos_embed``).
-        pos_embed_size: token grid the positional embedding is stored at (224 / 14 = 16);
-            other input sizes interpolate it bicubically.
-        Other arguments as in :class:`Sequencer2D`.
+        arch (str | dict): 's' (VSequencer-S: 14x14 stem, 384 channels throughout), 's-h'
+            (VSequencer-S(H): hierarchical, 7x7 stem then 2x2 downsample), 's-pe'
+            (VSequencer-S(PE): 's' with a learned positional embedding), or a dict with the
+            keys of :class:`Sequencer2D`'s and an optional ``pos_embed``. Defaults to 's'.
+        in_channels (int): Image channels. Defaults to 3.
+        with_fc (bool): A linear layer after each BiLSTM. Defaults to False.
+        pos_embed_size (int): Token grid the positional embedding is stored at (224 / 14);
+            other input sizes interpolate it bicubically. Defaults to 16.
+        drop_path_rate, out_indices, frozen_stages, norm_eval, with_cp, init_cfg: As in
+            :class:`Sequencer2D`; ``frozen_stages >= 0`` freezes the positional embedding
+            with the stem.
+
+    Example:
+        >>> import torch
+        >>> from mmseq.models import VanillaSequencer
+        >>> model = VanillaSequencer(arch='s').eval()
+        >>> with torch.no_grad():
+        ...     print(model(torch.rand(1, 3, 224, 224))[-1].shape)
+        torch.Size([1, 384, 16, 16])
     """
 
     arch_zoo = {

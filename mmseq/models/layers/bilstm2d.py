@@ -74,13 +74,21 @@ class BiLSTM2D(nn.Module):
     """Reference BiLSTM2D on ``torch.nn`` recurrent layers.
 
     Args:
-        dim: input/output channels C.
-        hidden_size: hidden size D of each direction (the paper uses D = C / 4).
-        rnn_type: 'lstm' (paper), 'gru' or 'rnn' (tanh) -- Table 2e.
-        bidirectional: BiLSTM (paper) or forward-only LSTMs -- Table 2b.
-        union: 'cat' (paper), 'add' (Table 12a), or only one direction of scan:
-            'vertical'/'horizontal' (Table 2a).
-        with_fc: the channel-fusion linear layer (Table 2a, C3).
+        dim (int): Input/output channels C.
+        hidden_size (int): Hidden size D of each direction (the paper uses D = C / 4).
+        rnn_type (str): 'lstm' (paper), 'gru' or 'rnn' (tanh), Table 2e. Defaults to 'lstm'.
+        bidirectional (bool): BiLSTMs (paper) or forward-only LSTMs, Table 2b.
+            Defaults to True.
+        union (str): 'cat' (paper), 'add' (Table 12a), or only one direction of scan:
+            'vertical' / 'horizontal' (Table 2a). Defaults to 'cat'.
+        with_fc (bool): The channel-fusion linear layer (Table 2a, C3). Defaults to True.
+
+    Example:
+        >>> import torch
+        >>> from mmseq.models.layers import BiLSTM2D
+        >>> mixer = BiLSTM2D(dim=192, hidden_size=48)
+        >>> mixer(torch.rand(2, 32, 32, 192)).shape  # channels-last (B, H, W, C)
+        torch.Size([2, 32, 32, 192])
     """
 
     def __init__(self, dim: int, hidden_size: int, rnn_type: str = 'lstm',

@@ -1,0 +1,80 @@
+"""Speed and memory of this checkout against another one (e.g. the commit before a refactor),
+measured in one run: every repeat runs ``tools/analysis/benchmark.py`` once in the other
+checkout and once in this one, back to back, and the report gives the medians of the
+per-repeat ratios. timm's ``sequencer2d_s`` runs in both processes too, so a second ratio
+(each checkout's speed relative to timm in its own process) cancels what differs between
+two processes.
+
+    git worktree add /tmp/base HEAD~3     # the commit to compare against, with its own build:
+    (cd /tmp/base && .venv/bin/python -m pip install --no-build-isolation --no-deps -e .)
+    python tools/analysis/compare_checkouts.py /tmp/base --settings 224:8 512:2 --repeats 5
+
+The other checkout is imported through ``PYTHONPATH`` (it must hold its built step loops,
+``mmseq/models/layers/_lstm2d_steps*.so``; the ``.so`` of an unchanged C++ source can be
+copied over).
+"""
+import argparse
+import csv
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+MODEL, BASELINE = 'seq2d-s-fused', 'timm-seq2d-s'
+
+
+def run_benchmark(checkout: str, args, out_dir: str) -> dict:
+    cmd = [sys.executable, osp.join(checkout, 'tools', 'analysis', 'benchmark.py'),
+           '--models', MODEL, BASELINE, '--settings', *args.settings, '--modes', *args.modes,
+           '--repeats', '1', '--out-dir', out_dir]
+    if args.threads:
+        cmd += ['--threads', str(args.threads)]
+    env = dict(os.environ, PYTHONPATH=checkout)
+    subprocess.run(cmd, cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
+    with open(osp.join(out_dir, 'benchmark.csv')) as f:
+        return {(r['model'], r['mode'], r['size'], r['batch']): r for r in csv.DictReader(f)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('base', help='the other checkout')
+    parser.add_argument('--settings', nargs='+', default=['224:8', '512:2'])
+    parser.add_argument('--modes', nargs='+', default=['infer', 'train'])
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=None)
+    args = parser.parse_args(argv)
+    base = osp.abspath(args.base)
+    ratios = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            rows = {}
+            for label, checkout in (('base', base), ('this', HERE)):
+                rows[label] = run_benchmark(checkout, args, osp.join(tmp, label))
+            for key, new in rows['this'].items():
+                if new['model'] != MODEL:
+                    continue
+                old = rows['base'][key]
+                timm_new = rows['this'][(BASELINE, *key[1:])]
+                timm_old = rows['base'][(BASELINE, *key[1:])]
+                entry = ratios.setdefault(key[1:], dict(speed=[], speed_vs_timm=[], mem=[]))
+                entry['speed'].append(float(old['step_s']) / float(new['step_s']))
+                entry['speed_vs_timm'].append(
+                    (float(timm_new['step_s']) / float(new['step_s']))
+                    / (float(timm_old['step_s']) / float(old['step_s'])))
+                entry['mem'].append(float(new['peak_extra_mb']) / float(old['peak_extra_mb']))
+            print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr)
+    print(f'{MODEL}: this checkout vs {base} (medians of {args.repeats} per-repeat ratios)')
+    print(f'{"mode":<6} {"setting":>8} {"speed":>7} {"speed (timm-normalised)":>24} '
+          f'{"memory":>7}')
+    for (mode, size, batch), entry in ratios.items():
+        print(f'{mode:<6} {size + ":" + batch:>8} {statistics.median(entry["speed"]):>7.3f} '
+              f'{statistics.median(entry["speed_vs_timm"]):>24.3f} '
+              f'{statistics.median(entry["mem"]):>7.3f}')
+    print('(speed > 1: this checkout is faster; memory < 1: it needs less extra memory)')
+
+
+if __name__ == '__main__':
+    main()
