@@ -1,14 +1,3 @@
-default_scope = 'mmseg'
-env_cfg = dict(
-    cudnn_benchmark=True,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'),
-)
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='SegLocalVisualizer', vis_backends=vis_backends, name='visualizer')
-log_processor = dict(by_epoch=False)
-log_level = 'INFO'
-load_from = None
-resume = False
+# mmseg's runtime, with mmpretrain's randomness setting.
+_base_ = 'mmseg::_base_/default_runtime.py'
 randomness = dict(seed=None, deterministic=False)
-tta_model = dict(type='SegTTAModel')
