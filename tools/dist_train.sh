@@ -23,7 +23,8 @@ ROOT="$(dirname "$TOOLS")"
 if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python; fi
 fi
-if ! "$PYTHON" -c 'import mmseq' 2>/dev/null; then
+# Without the current directory on sys.path: the tools do not have it either.
+if ! "$PYTHON" -c 'import sys; del sys.path[0]; import mmseq' 2>/dev/null; then
     echo "$(basename "$0"): $PYTHON cannot import mmseq; run 'make setup'" >&2
     exit 1
 fi

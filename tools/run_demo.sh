@@ -15,7 +15,8 @@ if [ ! -x "$PYTHON" ]; then
     echo "run_demo.sh: no Python at $PYTHON; run 'make setup' (or set PYTHON)" >&2
     exit 1
 fi
-if ! "$PYTHON" -c 'import mmseq' 2>/dev/null; then
+# Without the current directory on sys.path: the tools do not have it either.
+if ! "$PYTHON" -c 'import sys; del sys.path[0]; import mmseq' 2>/dev/null; then
     echo "run_demo.sh: $PYTHON cannot import mmseq; run 'make setup'" >&2
     exit 1
 fi
