@@ -39,10 +39,16 @@ def main(argv=None):
     cfg.resume = False  # weights only: no optimizer or loop state
 
     with distributed_session(cfg, args.launcher):
-        runner = build_runner(cfg)
-        if args.out is not None:
-            runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
-        runner.test()
+        run_test(cfg, args.out)
+
+
+def run_test(cfg, out=None) -> None:
+    """Build the Runner and test; it is released when this returns, before the process
+    group (mmseq.utils.destroy_distributed)."""
+    runner = build_runner(cfg)
+    if out is not None:
+        runner.test_evaluator.metrics.append(DumpResults(out_file_path=out))
+    runner.test()
 
 
 if __name__ == '__main__':

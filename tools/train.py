@@ -55,10 +55,10 @@ def main(argv=None):
         cfg.load_from = args.resume
 
     # On CPU-only machines: gloo process group and DDP without device_ids; the process
-    # group is destroyed on the way out, also after an error.
+    # group is destroyed on the way out, also after an error. No name holds the Runner, so
+    # it is freed before the group (mmseq.utils.destroy_distributed).
     with distributed_session(cfg, args.launcher):
-        runner = build_runner(cfg)
-        runner.train()
+        build_runner(cfg).train()
 
 
 if __name__ == '__main__':

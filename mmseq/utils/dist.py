@@ -10,9 +10,12 @@ mmengine untouched (nccl, one device per process).
 """
 import contextlib
 import datetime
+import gc
+import logging
 import os
 import subprocess
-from typing import Iterator, Optional
+import traceback
+from typing import Iterator, List, Optional
 
 import torch
 import torch.distributed as dist
@@ -124,22 +127,58 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
 
 
 def destroy_distributed() -> None:
-    """Release the default process group if one exists.
+    """Release the default process group if one exists, and with it its threads.
 
-    A gloo job whose process group is still alive at interpreter exit can abort with
-    ``terminate called without an active exception`` after its work is done.
+    ``destroy_process_group`` only unregisters the group: the gloo backend (its transport
+    thread ``gloo_tcp_loop`` and worker threads ``pt_gloo_runloop``) lives on while anything
+    holds it, and DDP's reducer does. mmengine's Runner sits in reference cycles, so without
+    a collection here the Runner, its DDP model and the gloo threads survive into interpreter
+    exit, where a rank occasionally dies with ``terminate called without an active exception``
+    (SIGABRT) after its work is done. Collecting first frees them while Python is still whole.
     """
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+        left = [name for name in _native_threads() if 'gloo' in name]
+        if left:
+            print_log(f'{len(left)} gloo thread(s) outlived the process group ({left}): '
+                      'something still holds it (e.g. a DDP model), and the process may '
+                      'abort at exit', logger='current', level=logging.WARNING)
+
+
+def _native_threads() -> List[str]:
+    """Names of this process's threads (Linux; empty elsewhere)."""
+    try:
+        tasks = os.listdir('/proc/self/task')
+    except OSError:
+        return []
+    names = []
+    for task in tasks:
+        try:
+            with open(f'/proc/self/task/{task}/comm') as f:
+                names.append(f.read().strip())
+        except OSError:  # the thread ended meanwhile
+            pass
+    return names
 
 
 @contextlib.contextmanager
 def distributed_session(cfg: Config, launcher: str) -> Iterator[Optional[bool]]:
     """``with distributed_session(cfg, launcher):`` sets up CPU distribution when needed and
-    destroys the process group on the way out, also when the body raises."""
+    destroys the process group on the way out, also when the body raises.
+
+    Keep no reference to the Runner beyond the block (e.g. ``build_runner(cfg).train()``, or
+    build it in a function called there): whatever is still referenced when the block ends
+    keeps the gloo group's threads alive until interpreter exit (see
+    :func:`destroy_distributed`).
+    """
     owned = setup_cpu_distributed(cfg, launcher)
     try:
         yield owned
+    except BaseException as e:
+        # the traceback's frames would keep the Runner (and its DDP model) alive
+        traceback.clear_frames(e.__traceback__)
+        raise
     finally:
         if owned or (launcher != 'none' and not torch.cuda.is_available()):
             destroy_distributed()
