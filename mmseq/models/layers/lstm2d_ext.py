@@ -8,8 +8,8 @@
    CPU differs from the build machine's compiles them with ``torch.utils.cpp_extension.load``
    (about a minute once, then cached per CPU under ``$TORCH_EXTENSIONS_DIR``, by default
    ``~/.cache/torch_extensions``).
-3. Neither (no compiler, or ``MMSEQ_LSTM2D_EXT=0``): ``None``; the fused mixer then runs its
-   PyTorch step loop (the same function), after one warning.
+3. Neither (no compiler, or ``MMSEQ_LSTM2D_EXT=0``): ``None``; the fused mixer then runs
+   ``nn.LSTM`` on the same parameters (the same function), after one warning.
 
 The loops are compiled for the CPU they run on (``-march=native``), hence the CPU tag.
 This module imports only the standard library at the top: ``setup.py`` reads its build
@@ -102,6 +102,6 @@ def load() -> Optional[object]:
             else:
                 _state.update(module=_jit(), origin='jit')
         except Exception as e:  # noqa: BLE001 - any build failure means: use the fallback
-            warnings.warn(f'mmseq: could not build the BiLSTM2D C++ step loops ({e}); using '
-                          'the PyTorch step loop (same results, slower)')
+            warnings.warn(f'mmseq: could not build the BiLSTM2D C++ step loops ({e}); the '
+                          'fused BiLSTM2D runs nn.LSTM instead (same results, slower)')
     return _state['module']
