@@ -1,0 +1,10 @@
+# Sequencer2D-S pre-trained on IN-1K, fine-tuned on Stanford Cars at 224 px (paper Table 3/6):
+# the CIFAR recipe for 1000 epochs. M / L: seq2d_{m,l}_in1k-pre_stanfordcars.py.
+_base_ = [
+    './_base_/models/sequencer2d_s_in1k-pre_cls.py',
+    './_base_/datasets/stanfordcars_seq2d_224.py',
+    './_base_/schedules/transfer_1000e.py',
+    './_base_/default_runtime_cls.py',
+]
+model = dict(head=dict(num_classes=196))
+train_dataloader = dict(batch_size=64)  # 8 GPUs x 64 = 512
