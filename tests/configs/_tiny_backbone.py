@@ -1,7 +1,7 @@
-# A 4-stage Sequencer2D small enough for seconds of CPU (strides 7, 14, 14, 14 as the real
-# ones), randomly initialised. The tiny test configs beside this file use it as
+# The tests' one tiny Sequencer2D: 4 stages with the real strides (7, 14, 14, 14), small enough
+# for seconds of CPU, randomly initialised. Python tests read it as helpers.TINY_ARCH; the tiny
+# configs beside this file inherit this file and use
 # `model = dict(backbone={{_base_.tiny_backbone}})`.
-tiny_backbone = dict(
-    arch=dict(_delete_=True, layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1],
-              embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2]),
-    init_cfg=None)
+tiny_arch = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
+                 hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
+tiny_backbone = dict(arch=dict(_delete_=True, **tiny_arch), init_cfg=None)

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData, PixelData
 
+from helpers import TINY_ARCH
 from mmseq.apis import init_model
 from mmseq.models import Sequencer2D
 
@@ -27,11 +28,11 @@ def det_cfg(repo_root, arch='s'):
 
 
 def shallow(cfg):
-    """One block per stage and small LSTMs, but the config arch's patch sizes (strides) and
-    channels, so every shape the heads see is the real model's."""
+    """The tiny arch's depth (one block per stage) and small LSTMs, but the config arch's patch
+    sizes (strides) and channels, so every shape the heads see is the real model's."""
     cfg = copy.deepcopy(cfg)
     arch = dict(Sequencer2D.arch_zoo[cfg.model.backbone.arch])
-    arch.update(layers=[1, 1, 1, 1], hidden_sizes=[4, 8, 8, 8])
+    arch.update(layers=TINY_ARCH['layers'], hidden_sizes=TINY_ARCH['hidden_sizes'])
     cfg.model.backbone.arch = arch
     return cfg
 

@@ -6,10 +6,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from helpers import TINY_ARCH
 from mmseq.apis import init_model
-
-TINY = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
-            hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
 
 
 class Payload:
@@ -18,7 +16,7 @@ class Payload:
 
 def tiny_cls(repo_root):
     cfg = Config.fromfile(f'{repo_root}/configs/seq2d_s_in1k.py')
-    cfg.model.backbone.arch = dict(TINY)
+    cfg.model.backbone.arch = dict(TINY_ARCH)
     cfg.model.head.in_channels = 32
     return cfg
 
@@ -55,7 +53,7 @@ def test_checkpoint_round_trip_and_strictness(repo_root, tmp_path):
 
     # A checkpoint of another model is an error, not a silent partial load.
     other = copy.deepcopy(cfg)
-    other.model.backbone.arch = dict(TINY, layers=[1, 2, 1, 1])
+    other.model.backbone.arch = dict(TINY_ARCH, layers=[1, 2, 1, 1])
     with pytest.raises(RuntimeError, match='Missing key'):
         init_model(other, str(ckpt))
 

@@ -5,10 +5,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
+from helpers import TINY_ARCH
 from mmseq.testing import make_imagenet
-
-TINY = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
-            hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
 
 
 @pytest.mark.slow
@@ -19,7 +17,7 @@ def test_in1k_config_trains_and_loss_goes_down(tmp_path, repo_root):
     num_classes = 4
     cfg.merge_from_dict({
         'work_dir': str(tmp_path / 'work'),
-        'model.backbone.arch': dict(TINY, _delete_=True),
+        'model.backbone.arch': dict(TINY_ARCH, _delete_=True),
         'model.backbone.drop_path_rate': 0.0,
         'model.head.in_channels': 32,
         'model.head.num_classes': num_classes,

@@ -3,13 +3,12 @@ state dict, for every configuration it accepts."""
 import pytest
 import torch
 
+from helpers import TINY_ARCH
 from mmseq.models.backbones.sequencer2d import Sequencer2D
 from mmseq.models.layers import BiLSTM2D, FusedBiLSTM2D, fused_bilstm2d, lstm2d_ext
 from mmseq.models.layers.token_mixer import MIXER_IMPLS, build_token_mixer, select_impl
 from mmseq.registry import MODELS
 
-TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
-                 hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
 TOL = dict(atol=1e-5, rtol=1e-5)
 
 

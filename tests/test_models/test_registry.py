@@ -5,8 +5,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-TINY = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
-            hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
+from helpers import TINY_ARCH
 
 
 @pytest.mark.parametrize('scope,registry_module', [
@@ -18,7 +17,7 @@ TINY = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 3
 def test_backbone_reachable_from_downstream_scopes(scope, registry_module, type_name):
     importlib.import_module('mmseq.models')
     models = importlib.import_module(registry_module).MODELS
-    arch = dict(TINY, pos_embed=False) if 'Vanilla' in type_name else TINY
+    arch = dict(TINY_ARCH, pos_embed=False) if 'Vanilla' in type_name else TINY_ARCH
     if 'Vanilla' in type_name:
         arch = dict(arch, embed_dims=[32] * 4, hidden_sizes=[16] * 4, patch_sizes=[14, 1, 1, 1])
     with DefaultScope.overwrite_default_scope(scope):

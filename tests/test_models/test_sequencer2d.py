@@ -4,11 +4,12 @@ import pytest
 import torch
 import torch.nn as nn
 
+from helpers import TINY_ARCH
 from mmseq.models.backbones import Sequencer2D
 from mmseq.models.layers import BiLSTM2D, DropPath
 
-TINY = dict(layers=[1, 1, 2, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
-            hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
+# Two blocks in stage 2: a stage with more than one block, and five for the drop-path ramp.
+TINY = dict(TINY_ARCH, layers=[1, 1, 2, 1])
 
 
 def tiny(**kwargs):

@@ -10,8 +10,9 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
-from _tiny import (REPO, TINY_ARCH, make_cls_data, subprocess_env, write_cls_train_config,
-                   write_det_train_config, write_seg_train_config)
+
+from helpers import (REPO, TINY_ARCH, make_cls_data, subprocess_env, write_cls_train_config,
+                     write_det_train_config, write_seg_train_config)
 
 from mmseq.engine import AutocastOptimWrapper
 from mmseq.models import Sequencer2D

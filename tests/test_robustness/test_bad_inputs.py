@@ -1,12 +1,9 @@
 """Bad input -> a ValueError/TypeError that names what was expected, on the backbone and on
 the classifier, segmentor and detector paths, and from the weight converter."""
-import importlib.util
-import os.path as osp
-
 import pytest
 import torch
-from _tiny import REPO, TINY_ARCH, build_model
 
+from helpers import TINY_ARCH, build_model, load_tool
 from mmseq.models import Sequencer2D
 
 
@@ -124,11 +121,7 @@ def test_data_path_four_channel_image(task):
 
 
 def _load_converter():
-    path = osp.join(REPO, 'tools/model_converters/sequencer_to_mmseq.py')
-    spec = importlib.util.spec_from_file_location('sequencer_to_mmseq', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/model_converters/sequencer_to_mmseq.py')
 
 
 def test_converter_rejects_non_sequencer_checkpoint(tmp_path):
@@ -146,11 +139,7 @@ def test_converter_rejects_non_sequencer_checkpoint(tmp_path):
 
 def test_converter_names_missing_and_unexpected_keys(tmp_path):
     import timm.models.sequencer as tseq
-    net = tseq.Sequencer2d(num_classes=3, layers=TINY_ARCH['layers'],
-                           patch_sizes=TINY_ARCH['patch_sizes'],
-                           embed_dims=TINY_ARCH['embed_dims'],
-                           hidden_sizes=TINY_ARCH['hidden_sizes'],
-                           mlp_ratios=TINY_ARCH['mlp_ratios'])
+    net = tseq.Sequencer2d(num_classes=3, **TINY_ARCH)
     sd = net.state_dict()
     dropped = 'stages.1.blocks.0.mlp_channels.fc2.bias'
     del sd[dropped]

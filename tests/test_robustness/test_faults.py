@@ -9,7 +9,9 @@ import sys
 import time
 
 import pytest
-from _tiny import IMPORTS, REPO, make_cls_data, subprocess_env, write_cls_train_config
+
+from helpers import (IMPORTS, REPO, free_port, make_cls_data, subprocess_env,
+                     write_cls_train_config)
 
 pytestmark = pytest.mark.slow
 
@@ -17,8 +19,8 @@ TRAIN = osp.join(REPO, 'tools/train.py')
 MAX_EPOCHS = 3  # 4 iterations per epoch (16 images, batch 4)
 
 
-def _fault_imports():
-    return dict(IMPORTS, imports=IMPORTS['imports'] + ['_fault_hooks'])
+# The fault hooks are defined in tests/helpers.py.
+FAULT_IMPORTS = dict(IMPORTS, imports=IMPORTS['imports'] + ['helpers'])
 
 
 def _train(cfg, work_dir, *args, timeout=240):
@@ -56,9 +58,9 @@ def reference(tmp_path_factory, data_root):
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, data_root, reference):
     marker = tmp_path / 'waiting_for_kill'
     # Iteration 6 (0-based) is in the middle of epoch 2; epoch 1's checkpoint exists then.
-    extra = (f'custom_imports = {_fault_imports()!r}\n'
-             f'custom_hooks = [dict(type="WaitForKillHook", at_iter=5, marker={str(marker)!r})]\n')
-    cfg = write_cls_train_config(str(tmp_path / 'cfg.py'), data_root, MAX_EPOCHS, extra=extra)
+    cfg = write_cls_train_config(
+        tmp_path / 'cfg.py', data_root, MAX_EPOCHS, custom_imports=FAULT_IMPORTS,
+        custom_hooks=[dict(type='WaitForKillHook', at_iter=5, marker=str(marker))])
     work = tmp_path / 'work'
     proc = subprocess.Popen([sys.executable, TRAIN, cfg, '--work-dir', str(work)],
                             env=subprocess_env(), stdout=subprocess.DEVNULL,
@@ -82,11 +84,11 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, data_root, refe
 
 def _killed_while_saving(tmp_path, data_root, hook_type):
     """Run until the kernel kills the process halfway through writing the 2nd checkpoint."""
-    extra = (f'custom_imports = {_fault_imports()!r}\n'
-             f'custom_hooks = [dict(type="DieWhileSavingHook", at_epoch=2, '
-             f'marker={str(tmp_path / "armed")!r})]\n')
-    cfg = write_cls_train_config(str(tmp_path / 'cfg.py'), data_root, MAX_EPOCHS,
-                                 checkpoint_hook=hook_type, extra=extra)
+    cfg = write_cls_train_config(
+        tmp_path / 'cfg.py', data_root, MAX_EPOCHS, checkpoint_hook=hook_type,
+        custom_imports=FAULT_IMPORTS,
+        custom_hooks=[dict(type='DieWhileSavingHook', at_epoch=2,
+                           marker=str(tmp_path / 'armed'))])
     work = tmp_path / 'work'
     proc = _train(cfg, work)
     assert proc.returncode == -signal.SIGXFSZ, (proc.returncode, proc.stderr[-3000:])
@@ -122,22 +124,15 @@ def test_stock_checkpoint_hook_loses_the_checkpoint(tmp_path, data_root):
         _weights(work / 'epoch_2.pth')
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def test_dead_worker_ends_the_gloo_job_promptly(tmp_path, data_root):
     """Rank 1 of a 2-process gloo job (tools/dist_train.sh -> torchrun) is SIGKILLed after
     its 2nd iteration. Rank 0 must not wait forever in its next all-reduce: the whole job
     exits non-zero within a bounded time and says which rank died and how."""
-    extra = (f'custom_imports = {_fault_imports()!r}\n'
-             f'custom_hooks = [dict(type="DieOnRankHook", rank=1, at_iter=1, '
-             f'marker={str(tmp_path / "died_at")!r})]\n')
-    cfg = write_cls_train_config(str(tmp_path / 'cfg.py'), data_root, MAX_EPOCHS, extra=extra)
-    env = dict(subprocess_env(), PORT=str(_free_port()))
+    cfg = write_cls_train_config(
+        tmp_path / 'cfg.py', data_root, MAX_EPOCHS, custom_imports=FAULT_IMPORTS,
+        custom_hooks=[dict(type='DieOnRankHook', rank=1, at_iter=1,
+                           marker=str(tmp_path / 'died_at'))])
+    env = dict(subprocess_env(), PORT=str(free_port()))
     proc = subprocess.run(['bash', osp.join(REPO, 'tools/dist_train.sh'), cfg, '2',
                            '--work-dir', str(tmp_path / 'work')],
                           env=env, capture_output=True, text=True, timeout=180)
@@ -157,17 +152,17 @@ def test_atomic_write_survives_a_failed_write(tmp_path):
     """A write that fails half-way (here: EFBIG from a file-size limit, as on a full disk)
     raises, leaves the previous file untouched and no temporary file behind."""
     target = tmp_path / 'weights.pth'
-    script = f'''
-import os, resource, torch
+    script = """
+import resource, sys, torch
 from mmseq.utils import atomic_save
-atomic_save({{'w': torch.ones(10)}}, {str(target)!r})
+atomic_save({'w': torch.ones(10)}, sys.argv[1])
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
 try:
-    atomic_save({{'w': torch.zeros(100000)}}, {str(target)!r})
+    atomic_save({'w': torch.zeros(100000)}, sys.argv[1])
 except OSError as err:
     print('raised', err.errno)
-'''
-    proc = subprocess.run([sys.executable, '-c', script], env=subprocess_env(),
+"""
+    proc = subprocess.run([sys.executable, '-c', script, str(target)], env=subprocess_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'raised 27' in proc.stdout  # EFBIG

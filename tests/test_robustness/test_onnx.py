@@ -1,13 +1,10 @@
 """ONNX export (tools/deployment/pytorch2onnx.py): backbone feature maps and classifier
 logits, run with onnxruntime, equal to PyTorch within 1e-4, at square and odd sizes."""
-import importlib.util
-import os.path as osp
-
 import numpy as np
 import pytest
 import torch
-from _tiny import REPO, write_cls_train_config
 
+from helpers import load_tool, write_cls_train_config
 from mmseq.apis import init_model
 
 ATOL = 1e-4
@@ -15,11 +12,7 @@ ATOL = 1e-4
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location(
-        'pytorch2onnx', osp.join(REPO, 'tools/deployment/pytorch2onnx.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/deployment/pytorch2onnx.py')
 
 
 @pytest.fixture(scope='module')
@@ -27,11 +20,9 @@ def trained(tmp_path_factory):
     """A config and a checkpoint with non-trivial weights (init noise scaled up), saved the
     way tools/train.py saves (a 'state_dict' entry)."""
     tmp = tmp_path_factory.mktemp('onnx')
-    write_cls_train_config(str(tmp / 'base.py'), str(tmp / 'unused'))
     # All four stage outputs (the classifier's head reads the last one).
-    cfg = str(tmp / 'cls.py')
-    with open(cfg, 'w') as f:
-        f.write("_base_ = ['base.py']\nmodel = dict(backbone=dict(out_indices=(0, 1, 2, 3)))\n")
+    cfg = write_cls_train_config(tmp / 'cls.py', str(tmp / 'unused'),
+                                 **{'model.backbone.out_indices': (0, 1, 2, 3)})
     model = init_model(cfg)
     torch.manual_seed(0)
     with torch.no_grad():

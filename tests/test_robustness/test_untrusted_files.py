@@ -2,7 +2,6 @@
 safetensors), and a pickle that would run code is refused on every entry point -- the code
 it carries never runs (its marker file is never created)."""
 import ast
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -10,7 +9,9 @@ import sys
 
 import pytest
 import torch
-from _tiny import (REPO, TINY_ARCH, make_cls_data, subprocess_env, write_cls_train_config)
+
+from helpers import (REPO, TINY_ARCH, load_tool, make_cls_data, subprocess_env,
+                     write_cls_train_config)
 
 
 class _RunsCode:
@@ -111,10 +112,7 @@ def test_loader_refuses(evil):
 
 
 def test_converter_refuses(evil, tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'sequencer_to_mmseq', osp.join(REPO, 'tools/model_converters/sequencer_to_mmseq.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('tools/model_converters/sequencer_to_mmseq.py')
     path, _ = evil
     with pytest.raises(RuntimeError) as info:
         module.main([str(path), str(tmp_path / 'out.pth')])
@@ -126,10 +124,7 @@ def test_onnx_tool_and_init_model_refuse(evil, tmp_path):
     cfg = tmp_path / 'cls.py'
     write_cls_train_config(str(cfg), str(tmp_path / 'no_data'))
     path, _ = evil
-    spec = importlib.util.spec_from_file_location(
-        'pytorch2onnx', osp.join(REPO, 'tools/deployment/pytorch2onnx.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('tools/deployment/pytorch2onnx.py')
     with pytest.raises(RuntimeError) as info:
         module.main([str(cfg), str(path), '--shape', '28', '28', '--out',
                      str(tmp_path / 'm.onnx')])

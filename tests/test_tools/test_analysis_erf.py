@@ -1,9 +1,7 @@
 """tools/analysis/erf.py and the ERF functions of mmseq.analysis.erf, on tiny random-init
 models (Sequencer2D, mmpretrain's ConvNeXt and ViT) and generated images."""
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -11,56 +9,28 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import config_file, run
 from mmseq.analysis import (build_model, centre_cross_mask, erf_contributions, erf_layers,
                             erf_score, rescale_scores)
 from mmseq.testing import make_imagenet
 from mmseq.utils import load_config
 
-TINY_SEQ = (
-    "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"
-    "model = dict(backbone=dict(arch=dict(_delete_=True, layers=[1, 1, 1, 1], "
-    "patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8], "
-    "mlp_ratios=[2, 2, 2, 2]), drop_path_rate=0.), head=dict(in_channels=32, num_classes=10))\n"
-    "data_preprocessor = dict(num_classes=10)\n")
-MMPRETRAIN_BASE = ("_base_ = ['mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py', "
-                   "'mmpretrain::_base_/default_runtime.py']\n"
-                   "data_preprocessor = dict(num_classes=10)\n")
-TINY_CONVNEXT = MMPRETRAIN_BASE + (
-    "model = dict(type='ImageClassifier', backbone=dict(type='ConvNeXt', "
-    "arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 16, 16])),\n"
-    "    head=dict(type='LinearClsHead', num_classes=10, in_channels=16))\n")
-TINY_VIT = MMPRETRAIN_BASE + (
-    "model = dict(type='ImageClassifier', backbone=dict(type='VisionTransformer', "
-    "arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64), "
-    "img_size=112, patch_size=16),\n"
-    "    head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=32))\n")
-TINY_SWIN = MMPRETRAIN_BASE + (
-    "model = dict(type='ImageClassifier', backbone=dict(type='SwinTransformer', "
-    "arch=dict(embed_dims=16, depths=[1, 1], num_heads=[1, 2]), img_size=112, "
-    "out_indices=(1, )),\n"
-    "    neck=dict(type='GlobalAveragePooling'),\n"
-    "    head=dict(type='LinearClsHead', num_classes=10, in_channels=32))\n")
+SEQ, CONVNEXT, VIT, SWIN = (config_file(f'tiny_{name}_analysis.py')
+                            for name in ('seq2d', 'convnext', 'vit', 'swin'))
 
 
-def write(tmp_path, name, text, root):
-    path = tmp_path / name
-    path.write_text(text.format(root=root))
-    return str(path)
-
-
-def tiny_sequencer(tmp_path, root, mixer_impl='auto'):
-    cfg = load_config(write(tmp_path, 'tiny_seq.py', TINY_SEQ, root),
-                      {'model.backbone.mixer_impl': mixer_impl})
+def tiny_sequencer(mixer_impl='auto'):
+    cfg = load_config(SEQ, {'model.backbone.mixer_impl': mixer_impl})
     torch.manual_seed(0)
     return build_model(cfg)
 
 
-def test_default_layers_per_backbone(tmp_path, repo_root):
-    seq = tiny_sequencer(tmp_path, repo_root)
+def test_default_layers_per_backbone():
+    seq = tiny_sequencer()
     assert erf_layers(seq) == [(f'backbone.stages.{i}.blocks.0', 'nhwc') for i in range(4)]
-    convnext = build_model(load_config(write(tmp_path, 'c.py', TINY_CONVNEXT, repo_root)))
+    convnext = build_model(load_config(CONVNEXT))
     assert erf_layers(convnext) == [(f'backbone.stages.{i}.0', 'nchw') for i in range(4)]
-    vit = build_model(load_config(write(tmp_path, 'v.py', TINY_VIT, repo_root)))
+    vit = build_model(load_config(VIT))
     assert erf_layers(vit) == [('backbone.layers.0', 'tokens'), ('backbone.layers.1', 'tokens')]
     # A pattern never crosses a dot: sub-modules of the blocks are not picked up.
     assert [n for n, _ in erf_layers(seq, 'backbone.stages.0.*', 'nhwc')] == [
@@ -71,9 +41,9 @@ def test_default_layers_per_backbone(tmp_path, repo_root):
         erf_layers(seq, 'backbone.stages.*.blocks.*', 'nwhc')
 
 
-def test_swin_tokens_take_the_grid_of_each_block(tmp_path, repo_root):
+def test_swin_tokens_take_the_grid_of_each_block():
     """Swin blocks return (B, L, C) tokens and get their (h, w) as an argument."""
-    swin = build_model(load_config(write(tmp_path, 's.py', TINY_SWIN, repo_root)))
+    swin = build_model(load_config(SWIN))
     layers = erf_layers(swin)
     assert layers == [(f'backbone.stages.{i}.blocks.0', 'tokens') for i in range(2)]
     res = erf_contributions(swin, [torch.randn(1, 3, 112, 112)], layers)
@@ -82,11 +52,11 @@ def test_swin_tokens_take_the_grid_of_each_block(tmp_path, repo_root):
         assert np.isfinite(r['contribution']).all() and r['contribution'].max() > 0
 
 
-def test_first_sequencer_block_erf_is_exactly_the_centre_cross(tmp_path, repo_root):
+def test_first_sequencer_block_erf_is_exactly_the_centre_cross():
     """After the stem and one block, the centre token has seen only its own row (horizontal
     LSTM) and column (vertical LSTM); norms, MLP and fc are token-wise. So the ERF is zero off
     the centre cross of 7-px stem patches and spans the whole cross."""
-    model = tiny_sequencer(tmp_path, repo_root)
+    model = tiny_sequencer()
     layers = erf_layers(model)
     torch.manual_seed(1)
     batches = [torch.randn(2, 3, 112, 112) for _ in range(2)]
@@ -112,9 +82,9 @@ def test_first_sequencer_block_erf_is_exactly_the_centre_cross(tmp_path, repo_ro
         assert score[mask].mean() > score[~mask].mean(), name
 
 
-def test_erf_same_for_fused_and_reference_mixers(tmp_path, repo_root):
-    fused = tiny_sequencer(tmp_path, repo_root, 'auto')
-    ref = tiny_sequencer(tmp_path, repo_root, 'reference')
+def test_erf_same_for_fused_and_reference_mixers():
+    fused = tiny_sequencer('auto')
+    ref = tiny_sequencer('reference')
     ref.load_state_dict(fused.state_dict())
     torch.manual_seed(2)
     batch = [torch.randn(1, 3, 70, 56)]  # not square: H != W recurrences
@@ -147,16 +117,12 @@ def test_rescale_modes():
 def test_erf_tool_three_backbones(tmp_path, repo_root):
     make_imagenet(str(tmp_path / 'data'), num_classes=3, per_class=1, size=(90, 120),
                   val_per_class=1)
-    configs = [write(tmp_path, n, t, repo_root) for n, t in
-               (('seq.py', TINY_SEQ), ('convnext.py', TINY_CONVNEXT), ('vit.py', TINY_VIT))]
     out = tmp_path / 'erf'
-    cmd = [sys.executable, osp.join(repo_root, 'tools', 'analysis', 'erf.py'), *configs,
+    cmd = [sys.executable, osp.join(repo_root, 'tools', 'analysis', 'erf.py'), SEQ, CONVNEXT, VIT,
            '--names', 'Seq', 'ConvNeXt', 'ViT', '--images', str(tmp_path / 'data' / 'val'),
            '--num-images', '2', '--resolution', '112', '--batch-size', '2',
            '--out-dir', str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    output = run(cmd)
     png = cv2.imread(str(out / 'erf.png'))
     assert png is not None and png.shape[0] > 100 and png.std() > 0
     report = json.loads((out / 'erf.json').read_text())
@@ -172,4 +138,4 @@ def test_erf_tool_three_backbones(tmp_path, repo_root):
     assert len(maps.files) == 10
     for key in maps.files:
         assert maps[key].shape == (112, 112) and np.isfinite(maps[key]).all(), key
-    assert 'Seq: on-/off-centre-cross score ratio per block: inf' in proc.stdout
+    assert 'Seq: on-/off-centre-cross score ratio per block: inf' in output

@@ -1,10 +1,7 @@
 """tools/analysis/hidden_states.py and mixer_hidden_states: the hooked states equal the
 vertical / horizontal LSTMs and the fusion recomputed by hand on the block's input."""
-import importlib.util
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import cv2
@@ -12,29 +9,21 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import config_file, load_tool, run
 from mmseq.models.layers.bilstm2d import BiLSTM2D
 from mmseq.analysis import as_reference_mixer, build_model, mixer_hidden_states
 from mmseq.testing import make_imagenet
 from mmseq.utils import load_config
 
-TINY_SEQ = (
-    "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"
-    "model = dict(backbone=dict(arch=dict(_delete_=True, layers=[2, 1, 1, 1], "
-    "patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8], "
-    "mlp_ratios=[2, 2, 2, 2]), drop_path_rate=0.), head=dict(in_channels=32, num_classes=10))\n"
-    "data_preprocessor = dict(num_classes=10)\n")
+# The tiny classifier with two blocks in stage 0: the hooked block (the last) has an input
+# that is not the stem's output.
+CONFIG = config_file('tiny_seq2d_analysis.py')
+TWO_BLOCKS = {'model.backbone.arch.layers': [2, 1, 1, 1]}
 
 
-@pytest.fixture
-def tiny_config(tmp_path, repo_root):
-    path = tmp_path / 'tiny_seq.py'
-    path.write_text(TINY_SEQ.format(root=repo_root))
-    return str(path)
-
-
-def test_states_match_lstms_run_by_hand(tiny_config):
+def test_states_match_lstms_run_by_hand():
     torch.manual_seed(0)
-    model = build_model(load_config(tiny_config))  # mixer_impl 'auto': the fused mixer
+    model = build_model(load_config(CONFIG, TWO_BLOCKS))  # mixer_impl 'auto': the fused mixer
     backbone = model.backbone
     block = backbone.stages[0].blocks[1]
     fused = block.token_mixer
@@ -60,9 +49,9 @@ def test_states_match_lstms_run_by_hand(tiny_config):
         torch.testing.assert_close(states['fusion'], fused(y), rtol=1e-4, atol=1e-5)
 
 
-def test_reference_copy_and_errors(tiny_config, tmp_path, repo_root):
-    cfg = load_config(tiny_config, {'model.backbone.union': 'vertical',
-                                    'model.backbone.mixer_impl': 'reference'})
+def test_reference_copy_and_errors():
+    cfg = load_config(CONFIG, {**TWO_BLOCKS, 'model.backbone.union': 'vertical',
+                               'model.backbone.mixer_impl': 'reference'})
     model = build_model(cfg)
     mixer = model.backbone.stages[0].blocks[0].token_mixer
     assert as_reference_mixer(mixer) is mixer
@@ -76,18 +65,16 @@ def test_reference_copy_and_errors(tiny_config, tmp_path, repo_root):
         as_reference_mixer(torch.nn.Linear(2, 2))
 
 
-def test_hidden_states_tool(tiny_config, tmp_path, repo_root):
+def test_hidden_states_tool(tmp_path, repo_root):
     make_imagenet(str(tmp_path / 'data'), num_classes=1, per_class=1, size=(100, 130),
                   val_per_class=1)
     image = str(tmp_path / 'data' / 'val' / 'ILSVRC2012_val_00000001.JPEG')
     assert osp.isfile(image)
     out = tmp_path / 'hs'
     cmd = [sys.executable, osp.join(repo_root, 'tools', 'analysis', 'hidden_states.py'),
-           tiny_config, '--image', image, '--resolution', '112', '--num-channels', '3',
-           '--out-dir', str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+           CONFIG, '--image', image, '--resolution', '112', '--num-channels', '3',
+           '--out-dir', str(out), '--cfg-options', 'model.backbone.arch.layers=[2,1,1,1]']
+    run(cmd)
     png = cv2.imread(str(out / 'hidden_states.png'))
     assert png is not None and png.std() > 0
     report = json.loads((out / 'hidden_states.json').read_text())
@@ -104,11 +91,8 @@ def test_hidden_states_tool(tiny_config, tmp_path, repo_root):
         assert std[state['shown_channels']].min() >= np.delete(
             std, state['shown_channels']).max()
 
-
     # The tool's channel choice, in-process (saves a second interpreter start).
-    spec = importlib.util.spec_from_file_location('hidden_states_tool', cmd[1])
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/analysis/hidden_states.py')
     state = np.zeros((4, 4, 6))
     state[..., 2] = np.arange(16).reshape(4, 4)
     assert tool.pick_channels(state, None, 1) == [2]

@@ -3,9 +3,7 @@ resolution on a generated ImageNet-layout folder checked against an independent 
 import csv
 import json
 import math
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import numpy as np
@@ -14,24 +12,13 @@ import torch
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
+from helpers import config_file, run
 from mmseq.analysis import (build_model, default_resolutions, pipeline_at_resolution,
                             train_resolution)
 from mmseq.testing import make_imagenet
 from mmseq.utils import get_test_pipeline, load_config
 
-TINY_SEQ = (
-    "_base_ = '{root}/configs/seq2d_s_in1k.py'\n"
-    "model = dict(backbone=dict(arch=dict(_delete_=True, layers=[1, 1, 1, 1], "
-    "patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8], "
-    "mlp_ratios=[2, 2, 2, 2]), drop_path_rate=0.), head=dict(in_channels=32, num_classes=10))\n"
-    "data_preprocessor = dict(num_classes=10)\n")
-TINY_CONVNEXT = (
-    "_base_ = ['mmpretrain::_base_/datasets/imagenet_bs64_swin_224.py', "
-    "'mmpretrain::_base_/default_runtime.py']\n"
-    "data_preprocessor = dict(num_classes=10)\n"
-    "model = dict(type='ImageClassifier', backbone=dict(type='ConvNeXt', "
-    "arch=dict(depths=[1, 1, 1, 1], channels=[8, 16, 16, 16])),\n"
-    "    head=dict(type='LinearClsHead', num_classes=10, in_channels=16))\n")
+SEQ, CONVNEXT = config_file('tiny_seq2d_analysis.py'), config_file('tiny_convnext_analysis.py')
 
 
 def test_pipeline_keeps_the_crop_ratio(repo_root):
@@ -54,11 +41,10 @@ def test_pipeline_keeps_the_crop_ratio(repo_root):
         pipeline_at_resolution([dict(type='LoadImageFromFile'), dict(type='PackInputs')], 224)
 
 
-def test_default_resolutions_per_family(tmp_path, repo_root):
+def test_default_resolutions_per_family(repo_root):
     seq = load_config(osp.join(repo_root, 'configs', 'seq2d_s_in1k.py'))
     assert default_resolutions(seq) == list(range(112, 449, 28))
-    (tmp_path / 'c.py').write_text(TINY_CONVNEXT)
-    assert default_resolutions(load_config(str(tmp_path / 'c.py'))) == list(range(128, 449, 32))
+    assert default_resolutions(load_config(CONVNEXT)) == list(range(128, 449, 32))
 
 
 def top1_by_hand(model, root, resolution):
@@ -83,24 +69,19 @@ def top1_by_hand(model, root, resolution):
 def test_resolution_tool(tmp_path, repo_root):
     root = str(tmp_path / 'imagenet')
     make_imagenet(root, num_classes=10, per_class=1, size=(96, 128), val_per_class=2)
-    configs, ckpts = [], []
-    for name, text in (('seq.py', TINY_SEQ), ('convnext.py', TINY_CONVNEXT)):
-        path = tmp_path / name
-        path.write_text(text.format(root=repo_root))
-        torch.manual_seed(len(configs))
-        model = build_model(load_config(str(path)))
-        ckpt = tmp_path / f'{name}.pth'
+    configs, ckpts = [SEQ, CONVNEXT], []
+    for i, config in enumerate(configs):
+        torch.manual_seed(i)
+        model = build_model(load_config(config))
+        ckpt = tmp_path / f'{i}.pth'
         torch.save({'state_dict': model.state_dict()}, ckpt)
-        configs.append(str(path))
         ckpts.append(str(ckpt))
     out = tmp_path / 'res'
     cmd = [sys.executable, osp.join(repo_root, 'tools', 'analysis', 'resolution.py'), *configs,
            '--checkpoints', *ckpts, '--names', 'Seq', 'ConvNeXt', '--data-root', root,
            '--resolutions', '112', '168', '--batch-size', '8', '--num-workers', '0',
            '--out-dir', str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, OMP_NUM_THREADS='1'))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run(cmd)
     assert (out / 'resolution.png').stat().st_size > 1000
     report = json.loads((out / 'resolution.json').read_text())
     rows = list(csv.DictReader(open(out / 'resolution.csv')))
@@ -119,12 +100,10 @@ def test_resolution_tool(tmp_path, repo_root):
                 assert by_res[r]['top1'] == pytest.approx(top1_by_hand(seq_model, root, r))
 
 
-def test_models_normalise_like_the_runner(tmp_path, repo_root):
+def test_models_normalise_like_the_runner():
     """The config's top-level data_preprocessor (mean/std, BGR->RGB) reaches the model, as
     mmengine's Runner passes it; without it inputs would stay in 0..255."""
-    path = tmp_path / 'seq.py'
-    path.write_text(TINY_SEQ.format(root=repo_root))
-    model = build_model(load_config(str(path)))
+    model = build_model(load_config(SEQ))
     pre = model.data_preprocessor
     np.testing.assert_allclose(pre.mean.flatten().tolist(), [123.675, 116.28, 103.53], rtol=1e-6)
     np.testing.assert_allclose(pre.std.flatten().tolist(), [58.395, 57.12, 57.375], rtol=1e-6)

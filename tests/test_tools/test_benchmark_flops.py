@@ -1,30 +1,19 @@
 """tools/analysis/get_flops.py and tools/analysis/benchmark.py."""
 import csv
-import importlib.util
 import math
 import os
-import subprocess
 import sys
 
 import pytest
-import torch
 
+from helpers import REPO, TINY_ARCH, load_tool, run, write_config
 from mmseq.models.backbones.sequencer2d import Sequencer2D
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY_ARCH = dict(layers=[1, 2, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 24],
-                 hidden_sizes=[4, 8, 8, 6], mlp_ratios=[2, 2, 3, 2])
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(REPO, 'tools', 'analysis', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-get_flops = _load('get_flops')
+# Every stage a little different (depth, width, hidden size, MLP ratio), so that a hand count
+# with a stage index mixed up differs from the counter's.
+UNEVEN_ARCH = dict(TINY_ARCH, layers=[1, 2, 1, 1], embed_dims=[16, 32, 32, 24],
+                   hidden_sizes=[4, 8, 8, 6], mlp_ratios=[2, 2, 3, 2])
+get_flops = load_tool('tools/analysis/get_flops.py')
 
 
 def _hand_count(arch, size, gates=4, hidden_ratio=1, cell_ops=18):
@@ -56,11 +45,11 @@ def _hand_count(arch, size, gates=4, hidden_ratio=1, cell_ops=18):
 def test_counter_matches_hand_count(impl, rnn_type, gates, cell_ops):
     if impl == 'fused' and rnn_type != 'lstm':
         pytest.skip('fused is LSTM only')
-    model = Sequencer2D(TINY_ARCH, rnn_type=rnn_type, mixer_impl=impl)
+    model = Sequencer2D(UNEVEN_ARCH, rnn_type=rnn_type, mixer_impl=impl)
     result = get_flops.analyse(model, (56, 56))
-    assert result['macs'] == _hand_count(TINY_ARCH, 56, gates, cell_ops=cell_ops)
+    assert result['macs'] == _hand_count(UNEVEN_ARCH, 56, gates, cell_ops=cell_ops)
     products_only = get_flops.analyse(model, (56, 56), cell_ops=False)
-    assert products_only['macs'] == _hand_count(TINY_ARCH, 56, gates, cell_ops=0)
+    assert products_only['macs'] == _hand_count(UNEVEN_ARCH, 56, gates, cell_ops=0)
     assert result['params'] == sum(p.numel() for p in model.parameters())
     with_head = get_flops.analyse(model, (56, 56), num_classes=10)
     assert with_head['macs'] - result['macs'] == 24 * 10
@@ -68,11 +57,8 @@ def test_counter_matches_hand_count(impl, rnn_type, gates, cell_ops):
 
 def test_timm_lstm_counted_like_ours():
     timm = pytest.importorskip('timm')
-    model = timm.create_model('sequencer2d_s', num_classes=10, layers=[1, 1, 1, 1],
-                              embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8])
-    ours = Sequencer2D(dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1],
-                            embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8],
-                            mlp_ratios=[3, 3, 3, 3]))
+    model = timm.create_model('sequencer2d_s', num_classes=10, **TINY_ARCH)
+    ours = Sequencer2D(TINY_ARCH)
     macs_timm = get_flops.count_macs(model, (56, 56)).total
     assert macs_timm == get_flops.analyse(ours, (56, 56), num_classes=10)['macs']
 
@@ -95,19 +81,20 @@ def test_paper_table1_and_2(capsys):
 
 def test_config_file_and_speed(tmp_path, capsys):
     cfg = tmp_path / 'tiny.py'
-    cfg.write_text(
-        "custom_imports = dict(imports=['mmseq.models'], allow_failed_imports=False)\n"
-        f"model = dict(type='ImageClassifier', backbone=dict(type='mmseq.Sequencer2D', "
-        f"arch={TINY_ARCH!r}, init_cfg=dict(type='Pretrained', checkpoint='nowhere.pth')))\n")
+    write_config(cfg, dict(
+        custom_imports=dict(imports=['mmseq.models'], allow_failed_imports=False),
+        model=dict(type='ImageClassifier', backbone=dict(
+            type='mmseq.Sequencer2D', arch=UNEVEN_ARCH,
+            init_cfg=dict(type='Pretrained', checkpoint='nowhere.pth')))))
     results = get_flops.main([str(cfg), '--shape', '56', '70', '--num-classes', '0', '--speed',
                               '--batch-size', '2'])
-    model = Sequencer2D(TINY_ARCH)
+    model = Sequencer2D(UNEVEN_ARCH)
     assert results[0]['macs'] == get_flops.analyse(model, (56, 70))['macs']
     assert results[0]['flops_per_s'] > 0 and results[0]['gemm_flops_per_s'] > 0
     assert 'of the GEMM rate' in capsys.readouterr().out
     with pytest.raises(SystemExit):
         get_flops.main([])
-    (tmp_path / 'nobackbone.py').write_text('model = dict(type="X")\n')
+    write_config(tmp_path / 'nobackbone.py', dict(model=dict(type='X')))
     with pytest.raises(ValueError, match='no model.backbone'):
         get_flops.main([str(tmp_path / 'nobackbone.py')])
 
@@ -119,8 +106,7 @@ def test_benchmark_tiny_run(tmp_path):
            '--models', 'tiny-reference', 'tiny-fused', '--sizes', '56', '--batch-sizes', '2',
            '--repeats', '2', '--modes', 'infer', 'train', '--threads', '1',
            '--out-dir', str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    output = run(cmd)
     with open(out / 'benchmark.csv') as f:
         rows = list(csv.DictReader(f))
     assert {(r['model'], r['mode']) for r in rows} == {
@@ -136,4 +122,4 @@ def test_benchmark_tiny_run(tmp_path):
     assert png.stat().st_size > 1000
     with open(png, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
-    assert 'ratio' in proc.stdout
+    assert 'ratio' in output

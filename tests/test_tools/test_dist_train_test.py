@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from _tools_cli import cls_options, det_options, run, seg_options
+from helpers import cls_options, det_options, run, seg_options
 from mmseq.utils import load_checkpoint_weights_only
 from mmseq.testing import make_ade20k, make_coco, make_imagenet
 

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from _tools_cli import run, seg_options
+from helpers import run, seg_options
 from mmseq.utils import load_checkpoint_weights_only
 from mmseq.testing import make_ade20k
 

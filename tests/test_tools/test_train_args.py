@@ -1,21 +1,12 @@
 """tools/train.py's option handling and mmseq.engine.runner, in-process (no training)."""
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
 
-from _tools_cli import REPO
+from helpers import REPO, load_tool
 from mmseq.engine.runner import configure_amp
-
-
-def _train_module():
-    spec = importlib.util.spec_from_file_location('mmseq_train_tool',
-                                                  osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _cfg(**optim_wrapper):
@@ -49,7 +40,7 @@ def test_amp_selects_the_wrapper_this_machine_runs(monkeypatch):
 
 
 def test_resume_and_work_dir_arguments(tmp_path):
-    train = _train_module()
+    train = load_tool('tools/train.py')
     args = train.parse_args(['c.py', '--resume'])
     assert args.resume == 'auto'
     args = train.parse_args(['c.py', '--resume', 'x.pth', '--amp'])

@@ -1,0 +1,384 @@
+"""What the tests share, in one place (tests/ is on sys.path: setup.cfg's pytest ``pythonpath``).
+
+- paths: ``REPO``, ``config_file(name)`` for the tiny config files in tests/configs/;
+- ``TINY_ARCH``: the one tiny Sequencer2D (defined in tests/configs/_tiny_backbone.py);
+- tiny models of the three tasks and small training configs written from them;
+- ``--cfg-options`` that shrink the real configs on the command line, as a user would;
+- running tools: ``run`` (a tool as a subprocess), ``load_tool`` (in-process), ``subprocess_env``;
+- hooks that put a training process into a fault, for tests/test_robustness/test_faults.py
+  (its configs import this module through ``custom_imports``).
+"""
+import copy
+import importlib.util
+import io
+import os
+import os.path as osp
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+TESTS = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(TESTS)
+
+
+def config_file(name: str) -> str:
+    """Path of a config in tests/configs/ (children of the real configs, tiny arch)."""
+    return osp.join(TESTS, 'configs', name)
+
+
+TINY_ARCH = Config.fromfile(config_file('_tiny_backbone.py')).tiny_arch.to_dict()
+
+# ----------------------------------------------------------------- tiny models of the tasks
+IMPORTS = dict(imports=['mmseq.models', 'mmseq.models.decode_heads', 'mmseq.engine'],
+               allow_failed_imports=False)
+
+
+def classifier_cfg(num_classes: int = 5) -> dict:
+    return dict(
+        type='ImageClassifier',
+        data_preprocessor=dict(type='ClsDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True,
+                               num_classes=num_classes),
+        backbone=dict(type='mmseq.Sequencer2D', arch=copy.deepcopy(TINY_ARCH),
+                      out_indices=(3, )),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=32,
+                  loss=dict(type='CrossEntropyLoss')))
+
+
+def _widths(out_indices) -> list:
+    """Tiny-arch channels of the stages the base config feeds to its neck."""
+    out_indices = [out_indices] if isinstance(out_indices, int) else out_indices
+    return [TINY_ARCH['embed_dims'][i] for i in out_indices]
+
+
+def segmentor_cfg(num_classes: int = 4) -> dict:
+    """The project's Semantic FPN base model, shrunk (BN instead of SyncBN)."""
+    model = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sem_fpn_seq2d.py')).model
+    model = model.to_dict()
+    model['backbone']['arch'] = copy.deepcopy(TINY_ARCH)
+    model['neck'].update(in_channels=_widths(model['backbone']['out_indices']), out_channels=16)
+    model['decode_head'].update(in_channels=[16] * 4, channels=8, num_classes=num_classes,
+                                norm_cfg=dict(type='BN', requires_grad=True))
+    return model
+
+
+def detector_cfg(num_classes: int = 3) -> dict:
+    """The project's RetinaNet base model, shrunk."""
+    model = Config.fromfile(osp.join(REPO, 'configs/_base_/models/retinanet_seq2d.py')).model
+    model = model.to_dict()
+    model['backbone']['arch'] = copy.deepcopy(TINY_ARCH)
+    # FPN reads the backbone outputs the base config asks for (stages 1..3 for RetinaNet).
+    model['neck'].update(in_channels=_widths(model['backbone']['out_indices']), out_channels=16)
+    model['bbox_head'].update(num_classes=num_classes, in_channels=16, feat_channels=16,
+                              stacked_convs=1)
+    return model
+
+
+TASKS = {
+    'cls': ('mmpretrain', classifier_cfg),
+    'seg': ('mmseg', segmentor_cfg),
+    'det': ('mmdet', detector_cfg),
+}
+
+
+def build_model(task: str, **backbone_overrides):
+    """Build a tiny model of ``task`` through its library's registry (as the tools do)."""
+    import mmseq.engine  # noqa: F401  registers the engine parts
+    import mmseq.models  # noqa: F401
+    import mmseq.models.decode_heads  # noqa: F401
+    from mmengine.registry import MODELS, init_default_scope
+    scope, make = TASKS[task]
+    cfg = make()
+    cfg['backbone'].update(backbone_overrides)
+    init_default_scope(scope)
+    model = MODELS.build(cfg)
+    return model.eval()
+
+
+# ----------------------------------------------------------------- small training configs
+def write_config(path, cfg: dict, **overrides) -> str:
+    """Write ``cfg`` with ``overrides`` merged (dotted keys as in ``--cfg-options``) as a
+    config file at ``path``; returns the path."""
+    cfg = Config(copy.deepcopy(cfg))
+    cfg.merge_from_dict(overrides)
+    cfg.dump(str(path))
+    return str(path)
+
+
+_RUNTIME = dict(
+    custom_imports=IMPORTS,
+    env_cfg=dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'),
+                 mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0)),
+    log_level='WARNING')
+
+
+def write_cls_train_config(path, data_root: str, max_epochs: int = 3,
+                           checkpoint_hook: str = 'mmseq.AtomicCheckpointHook',
+                           **overrides) -> str:
+    """A deterministic CPU training config of the tiny classifier on ``make_imagenet`` data:
+    no random augmentation, no drop path, SGD, one checkpoint per epoch."""
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='Resize', scale=(28, 28)),
+                dict(type='PackInputs')]
+
+    def loader(split, shuffle):
+        return dict(batch_size=4, num_workers=0,
+                    dataset=dict(type='ImageNet', data_root=data_root, split=split,
+                                 pipeline=pipeline),
+                    sampler=dict(type='DefaultSampler', shuffle=shuffle))
+
+    cfg = dict(
+        _RUNTIME,
+        default_scope='mmpretrain',
+        model=classifier_cfg(num_classes=4),
+        train_dataloader=loader('train', True),
+        test_dataloader=loader('val', False),
+        test_evaluator=dict(type='Accuracy', topk=(1, )),
+        test_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.05, momentum=0.9)),
+        param_scheduler=[dict(type='CosineAnnealingLR', T_max=max_epochs, by_epoch=True)],
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(
+            timer=dict(type='IterTimerHook'),
+            logger=dict(type='LoggerHook', interval=1),
+            param_scheduler=dict(type='ParamSchedulerHook'),
+            checkpoint=dict(type=checkpoint_hook, interval=1, max_keep_ckpts=1),
+            sampler_seed=dict(type='DistSamplerSeedHook')),
+        randomness=dict(seed=1234, deterministic=True))
+    return write_config(path, cfg, **overrides)
+
+
+def make_cls_data(root: str) -> str:
+    from mmseq.testing import make_imagenet
+    make_imagenet(root, num_classes=4, per_class=4, size=32, val_per_class=1, seed=0)
+    return root
+
+
+def _write_iter_config(path, scope: str, model: dict, dataset: dict, max_iters: int,
+                       batch_size: int = 2) -> str:
+    cfg = dict(
+        _RUNTIME,
+        default_scope=scope,
+        model=model,
+        train_dataloader=dict(batch_size=batch_size, num_workers=0,
+                              sampler=dict(type='DefaultSampler', shuffle=True),
+                              dataset=dataset),
+        optim_wrapper=dict(type='OptimWrapper',
+                           optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        default_hooks=dict(logger=dict(type='LoggerHook', interval=1),
+                           checkpoint=dict(type='mmseq.AtomicCheckpointHook', by_epoch=False,
+                                           interval=max_iters)),
+        randomness=dict(seed=0))
+    return write_config(path, cfg)
+
+
+def write_seg_train_config(path, data_root: str, max_iters: int = 2) -> str:
+    """Tiny Semantic FPN on ``make_ade20k`` data (ADE20KDataset, 150 classes)."""
+    from mmseq.testing import make_ade20k
+    ade = make_ade20k(data_root, n_train=4, n_val=1, size=(42, 56))['root']
+    pipeline = [dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations', reduce_zero_label=True),
+                dict(type='PackSegInputs')]
+    dataset = dict(type='ADE20KDataset', data_root=ade, reduce_zero_label=True,
+                   data_prefix=dict(img_path='images/training',
+                                    seg_map_path='annotations/training'),
+                   pipeline=pipeline)
+    return _write_iter_config(path, 'mmseg', segmentor_cfg(num_classes=150), dataset,
+                              max_iters)
+
+
+def write_det_train_config(path, data_root: str, max_iters: int = 2) -> str:
+    """Tiny RetinaNet on ``make_coco`` data (CocoDataset, 80 classes)."""
+    from mmseq.testing import make_coco
+    make_coco(data_root, n_train=4, n_val=1, size=(56, 84))
+    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+                dict(type='PackDetInputs')]
+    dataset = dict(type='CocoDataset', data_root=data_root,
+                   ann_file='annotations/instances_train2017.json',
+                   data_prefix=dict(img='train2017/'),
+                   filter_cfg=dict(filter_empty_gt=True, min_size=1), pipeline=pipeline)
+    return _write_iter_config(path, 'mmdet', detector_cfg(num_classes=80), dataset,
+                              max_iters)
+
+
+# ----------------------------------------------------------------- the real configs, shrunk
+# on the command line (--cfg-options), as docs/tools.md shows users
+def _fmt(value):
+    return '[' + ','.join(str(v) for v in value) + ']' if isinstance(value, list) else str(value)
+
+
+def arch_options(pretrained=False):
+    """The tiny arch in place of the config's arch string (``_delete_``)."""
+    opts = ['model.backbone.arch._delete_=True']
+    opts += [f'model.backbone.arch.{k}={_fmt(v)}' for k, v in TINY_ARCH.items()]
+    if not pretrained:
+        opts.append('model.backbone.init_cfg=None')
+    return opts
+
+
+def loader_options(prefix, data_root, **extra):
+    opts = [f'{prefix}_dataloader.dataset.data_root={data_root}',
+            f'{prefix}_dataloader.num_workers=0',
+            f'{prefix}_dataloader.persistent_workers=False']
+    return opts + [f'{prefix}_dataloader.{k}={v}' for k, v in extra.items()]
+
+
+def tiny_neck_options(config):
+    """FPN input channels for the tiny arch at the config's own ``out_indices``."""
+    cfg = Config.fromfile(osp.join(REPO, config))
+    opts = [f'model.neck.in_channels={_fmt(_widths(cfg.model.backbone.out_indices))}',
+            'model.neck.out_channels=16']
+    if cfg.model.neck.get('start_level', 0) > 0:
+        # FPN skips the first backbone outputs, whose norms then get no gradient
+        opts.append('find_unused_parameters=True')
+    return opts
+
+
+def seg_options(ade_root, config='configs/sem_fpn_seq2d_s_ade20k.py'):
+    """configs/sem_fpn_seq2d_*_ade20k.py at 56 px crops with a 16-channel FPN."""
+    return arch_options() + tiny_neck_options(config) + [
+        'model.decode_head.in_channels=[16,16,16,16]', 'model.decode_head.channels=16',
+    ] + loader_options('train', ade_root, **{
+        'batch_size': 2, 'dataset.pipeline.2.scale': '(140,56)',
+        'dataset.pipeline.3.crop_size': '(56,56)'
+    }) + [opt for split in ('val', 'test') for opt in loader_options(
+        split, ade_root, **{'dataset.pipeline.1.scale': '(140,56)'})]
+
+
+def det_options(coco_root, config='configs/retinanet_seq2d_s_coco.py'):
+    """configs/retinanet_seq2d_*_coco.py at ~84x112 px with a 16-channel FPN and head."""
+    coco_root = coco_root.rstrip('/') + '/'
+    ann = coco_root + 'annotations/instances_val2017.json'
+    opts = arch_options() + tiny_neck_options(config) + [
+        'model.bbox_head.in_channels=16', 'model.bbox_head.feat_channels=16',
+        'model.bbox_head.stacked_convs=1',
+        # an untrained RetinaNet scores below the default 0.05: keep every box
+        'model.test_cfg.score_thr=0.0',
+    ] + loader_options('train', coco_root, **{'dataset.pipeline.2.scale': '(112,84)'})
+    for split in ('val', 'test'):
+        opts += loader_options(split, coco_root, **{'dataset.pipeline.1.scale': '(112,84)'})
+        opts.append(f'{split}_evaluator.ann_file={ann}')
+    return opts
+
+
+def cls_options(imagenet_root):
+    """configs/seq2d_*_in1k.py at 56 px (the recipe's augmentations, mixup/cutmix kept)."""
+    opts = arch_options(pretrained=True) + ['model.head.in_channels=32']
+    opts += loader_options('train', imagenet_root, **{
+        'batch_size': 4, 'dataset.pipeline.1.scale': 56})
+    for split in ('val', 'test'):
+        opts += loader_options(split, imagenet_root, **{
+            'batch_size': 4, 'dataset.pipeline.1.scale': 64,
+            'dataset.pipeline.2.crop_size': 56})
+    return opts
+
+
+# ----------------------------------------------------------------- running tools
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def subprocess_env() -> dict:
+    """Environment of a training subprocess: one thread, and MKL's conditional numerical
+    reproducibility (without it MKL may pick kernels by memory alignment, and two identical
+    runs can differ in the last bits). mmseq is the installed package; tests/ is on the path
+    for the configs that custom-import this module (the fault hooks)."""
+    return dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1', MKL_CBWR='COMPATIBLE',
+                PYTHONPATH=TESTS)
+
+
+def run(cmd, timeout=300, **env):
+    """Run a tool from the repo root with one thread per process; fail with its output."""
+    full_env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
+                    PORT=str(free_port()), **{k: str(v) for k, v in env.items()})
+    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
+                          timeout=timeout)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{" ".join(cmd[:3])} ... failed:\n{output[-4000:]}'
+    # a gloo job whose process group (threads) outlives the tool can abort at exit
+    assert 'terminate called' not in output
+    assert 'outlived the process group' not in output
+    return output
+
+
+def load_tool(path: str):
+    """Import a script under tools/ (``path`` relative to the repo) as a module."""
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', osp.join(REPO, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ----------------------------------------------------------------- fault hooks
+# Loaded into training processes by configs with custom_imports=['helpers'] (test_faults.py).
+@HOOKS.register_module()
+class WaitForKillHook(Hook):
+    """After iteration ``at_iter`` (0-based, global): write ``marker`` and wait for the test
+    to SIGKILL this process."""
+
+    def __init__(self, at_iter: int, marker: str):
+        self.at_iter = at_iter
+        self.marker = marker
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at_iter + 1 and not os.path.exists(self.marker):
+            with open(self.marker, 'w') as f:
+                f.write(str(os.getpid()))
+            time.sleep(120)  # the test kills us long before this returns
+            raise RuntimeError('expected to be killed by the test')
+
+
+@HOOKS.register_module()
+class DieWhileSavingHook(Hook):
+    """When the checkpoint of epoch ``at_epoch`` starts being written, cap the file size at
+    half of that checkpoint's size, so that the kernel kills the process (SIGXFSZ) in the
+    middle of writing it: a crash at a deterministic point inside the write. Fires once per
+    ``marker`` file (a resumed run is not killed again)."""
+
+    def __init__(self, at_epoch: int, marker: str):
+        self.at_epoch = at_epoch
+        self.marker = marker
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if checkpoint['meta']['epoch'] != self.at_epoch or os.path.exists(self.marker):
+            return
+        with io.BytesIO() as buf:
+            torch.save(checkpoint, buf)
+            limit = buf.tell() // 2
+        with open(self.marker, 'w') as f:
+            f.write(str(limit))
+        # Python ignores SIGXFSZ (writes would fail with EFBIG); restore the default:
+        # terminate the process like a kill.
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+
+
+@HOOKS.register_module()
+class DieOnRankHook(Hook):
+    """SIGKILL this process after iteration ``at_iter`` if it is rank ``rank``: a worker of
+    a distributed job that dies without a word (OOM killer, node failure)."""
+
+    def __init__(self, rank: int, at_iter: int, marker: str):
+        self.rank = rank
+        self.at_iter = at_iter
+        self.marker = marker  # receives the time of death
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        from mmengine.dist import get_rank
+        if get_rank() == self.rank and runner.iter == self.at_iter:
+            with open(self.marker, 'w') as f:
+                f.write(repr(time.time()))
+            os.kill(os.getpid(), signal.SIGKILL)
