@@ -11,6 +11,7 @@ mmengine untouched (nccl, one device per process).
 import contextlib
 import datetime
 import gc
+import inspect
 import logging
 import os
 import subprocess
@@ -60,6 +61,22 @@ def _replace_sync_bn(node, found: list):
             _replace_sync_bn(value, found)
 
 
+def _no_forward_buffer_sync() -> dict:
+    """DDP's option for mmengine's ``broadcast_buffers=False``, in the spelling this torch
+    takes without a warning.
+
+    torch 2.14 deprecates ``broadcast_buffers`` (a FutureWarning from every rank) for
+    ``forward_sync_buffers``, which also skips the broadcast before each forward but copies
+    rank 0's buffers once when DDP is built. mmengine's Runner wraps the model before it loads
+    a checkpoint, when every rank's buffers still hold the same initial values (e.g.
+    BatchNorm's zero means and unit variances), so that copy changes nothing.
+    """
+    params = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+    if 'forward_sync_buffers' in params:
+        return dict(forward_sync_buffers=False)
+    return dict(broadcast_buffers=False)
+
+
 def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     """Prepare a distributed run on CPU: gloo process group and a CPU-capable DDP wrapper.
 
@@ -90,10 +107,11 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
 
     # DDP on CPU modules takes device_ids=None. Other wrapper options keep mmengine's
-    # defaults (broadcast_buffers=False, find_unused_parameters from the config).
+    # defaults: buffers are not broadcast from rank 0 before each forward, and
+    # find_unused_parameters comes from the config.
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel',
-        broadcast_buffers=False,
+        **_no_forward_buffer_sync(),
         find_unused_parameters=cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper

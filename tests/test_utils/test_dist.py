@@ -1,11 +1,12 @@
 """CPU distributed setup: what it changes on CPU, and that it changes nothing on GPU."""
-import socket
+import inspect
 
 import pytest
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
+from helpers import free_port
 from mmseq.utils import distributed_session, setup_cpu_distributed
 
 
@@ -17,16 +18,10 @@ def _cfg():
         env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=60))))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def torchrun_env(monkeypatch):
     for key, value in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
-                           MASTER_PORT=str(_free_port())).items():
+                           MASTER_PORT=str(free_port())).items():
         monkeypatch.setenv(key, value)
     yield
     if dist.is_initialized():
@@ -60,8 +55,13 @@ def test_cpu_path_initialises_gloo_and_edits_config(torchrun_env):
         assert dist.get_world_size() == 1
     assert not dist.is_initialized()
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+    # mmengine's default (no buffer broadcast before each forward) in the spelling this torch
+    # takes without a deprecation warning
+    ddp_args = inspect.signature(torch.nn.parallel.DistributedDataParallel.__init__).parameters
+    no_sync = ('forward_sync_buffers' if 'forward_sync_buffers' in ddp_args
+               else 'broadcast_buffers')
     assert cfg.model_wrapper_cfg == dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False, find_unused_parameters=True)
+                                         find_unused_parameters=True, **{no_sync: False})
     assert cfg.model.decode_head.norm_cfg.type == 'BN'
     assert cfg.model.auxiliary_head[0].norm_cfg == dict(type='BN', requires_grad=True)
 
