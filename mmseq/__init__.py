@@ -2,14 +2,19 @@
 
 Importing any part of mmseq (``import mmseq.models``, as a config's ``custom_imports`` does)
 first runs this file, which makes the OpenMMLab entry points work with mmseq's models:
-mmengine's checkpoint objects become loadable with ``torch.load(weights_only=True)``, the
-default of torch >= 2.6 (an exact allow-list, :mod:`mmseq.utils.checkpoint`), so the
-libraries' ``tools/train.py`` (``load_from``, ``--resume``), ``tools/test.py`` and Inferencers
-load mmengine checkpoints.
+
+- mmengine's checkpoint objects become loadable with ``torch.load(weights_only=True)``, the
+  default of torch >= 2.6 (an exact allow-list, :mod:`mmseq.utils.checkpoint`), so the
+  libraries' ``tools/train.py`` (``load_from``, ``--resume``), ``tools/test.py`` and
+  Inferencers load mmengine checkpoints;
+- mmengine's FLOP counter counts ``nn.LSTM`` / ``GRU`` / ``RNN`` (:mod:`mmseq.utils.flop_handles`),
+  so ``mmengine.analysis.get_model_complexity_info`` and the libraries'
+  ``tools/analysis_tools/get_flops.py`` count the BiLSTM2D mixers.
 """
-from .utils import register_mmengine_safe_globals
+from .utils import register_mmengine_flop_handles, register_mmengine_safe_globals
 from .version import __version__
 
 register_mmengine_safe_globals()
+register_mmengine_flop_handles()
 
 __all__ = ['__version__']

@@ -1,5 +1,5 @@
-"""The bottom layer: config reading, CPU distribution, safe checkpoint loading and atomic
-file writing; it imports nothing else of mmseq.
+"""The bottom layer: config reading, CPU distribution, safe checkpoint loading, atomic
+file writing and RNN handles for mmengine's FLOP counter; it imports nothing else of mmseq.
 
 Importing this package allow-lists the objects of mmengine checkpoints for
 ``torch.load(weights_only=True)`` (see :mod:`mmseq.utils.checkpoint`).
@@ -9,11 +9,12 @@ from .config import get_test_pipeline, load_config
 from .dist import (destroy_distributed, distributed_session, print_log_rank0,
                    setup_cpu_distributed)
 from .fileio import atomic_save, atomic_write_bytes
+from .flop_handles import register_mmengine_flop_handles
 
 register_mmengine_safe_globals()
 
 __all__ = [
     'load_checkpoint_weights_only', 'register_mmengine_safe_globals', 'load_config',
     'get_test_pipeline', 'setup_cpu_distributed', 'destroy_distributed', 'distributed_session',
-    'print_log_rank0', 'atomic_save', 'atomic_write_bytes'
+    'print_log_rank0', 'atomic_save', 'atomic_write_bytes', 'register_mmengine_flop_handles'
 ]
