@@ -23,8 +23,10 @@ follow).
 import math
 from typing import Any, List, Optional
 
-# RNN op -> (gates, element-wise cell ops per hidden unit and step); the same numbers as
-# tools/analysis/get_flops.py's GATES and CELL_OPS.
+# RNN op -> (gates, element-wise cell ops per hidden unit and step), also used by
+# tools/analysis/get_flops.py. Cell ops in the ptflops / DeepSpeed convention: bias adds
+# (2 per gate), the gate sum and the cell/state updates; LSTM 8 + 4 + 3 + 3, GRU 6 + 1 + 3 + 3,
+# RNN 2 + 1.
 RNN_OPS = {
     'aten::lstm': (4, 18),
     'aten::gru': (3, 13),

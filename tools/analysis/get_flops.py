@@ -23,20 +23,21 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.nn as nn
 
-GATES = {nn.LSTM: 4, nn.GRU: 3, nn.RNN: 1}
-# Element-wise ops per hidden unit of one cell step in the ptflops / DeepSpeed convention (the
-# counter timm's and the paper's benchmark script uses): bias adds (2 per gate), the gate sum,
-# and the cell/state updates.  LSTM: 8 + 4 + 3 + 3, GRU: 6 + 1 + 3 + 3, RNN: 2 + 1.
-CELL_OPS = {nn.LSTM: 18, nn.GRU: 13, nn.RNN: 3}
+from mmseq.utils.flop_handles import RNN_OPS
+
+# nn module -> (gates, element-wise cell ops per hidden unit and step), one table with the
+# handles mmseq registers in mmengine's analyzer
+_RNN_OPS = {nn.LSTM: RNN_OPS['aten::lstm'], nn.GRU: RNN_OPS['aten::gru'],
+            nn.RNN: RNN_OPS['aten::rnn_tanh']}
 
 
 def rnn_macs_per_step(rnn: nn.RNNBase, cell_ops: bool = True) -> int:
     """MACs of one token through one RNN layer (all its directions)."""
-    cls = next(c for c in GATES if isinstance(rnn, c))
+    gates, cell = next(ops for c, ops in _RNN_OPS.items() if isinstance(rnn, c))
     directions = 2 if rnn.bidirectional else 1
-    macs = GATES[cls] * rnn.hidden_size * (rnn.input_size + rnn.hidden_size)
+    macs = gates * rnn.hidden_size * (rnn.input_size + rnn.hidden_size)
     if cell_ops:
-        macs += CELL_OPS[cls] * rnn.hidden_size
+        macs += cell * rnn.hidden_size
     return directions * macs
 
 
