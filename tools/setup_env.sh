@@ -8,7 +8,8 @@ venv="$root/.venv"
 stamp="$venv/.mmseq-complete"
 pins_hash="$(cat requirements/*.txt setup.py pyproject.toml tools/setup_env.sh | sha256sum | cut -c1-16)"
 
-pip=("$venv/bin/python" -m pip install --disable-pip-version-check)
+# -q: pip prints only warnings and errors; the step lines below say what runs.
+pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 
 # The editable install of mmseq compiles the fused BiLSTM2D's C++ step loops into the package
 # (setup.py; about a minute, for this machine's CPU). The tools then import them as a plain

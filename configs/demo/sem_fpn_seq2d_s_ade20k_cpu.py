@@ -24,9 +24,11 @@ model = dict(
     backbone=dict(init_cfg=None),
     decode_head=dict(norm_cfg=norm_cfg))
 
+# Labels: ADE20KDataset's reduce_zero_label=True (label 0, "other", ignored), which
+# LoadAnnotations takes from the dataset when not given its own (mmseg deprecates that).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),
     dict(type='RandomResize', scale=scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -36,7 +38,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 # 2 images per process (total 4 instead of 32); no worker processes on 2 cores.
@@ -57,7 +59,7 @@ param_scheduler = [
 # One evaluation at the end of training (it equals tools/dist_test.sh on the checkpoint).
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(interval=5),
+    logger=dict(interval=2),  # a progress line every ~15 s here
     checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)
