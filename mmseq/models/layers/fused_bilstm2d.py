@@ -21,6 +21,7 @@ runs the reference ``nn.LSTM`` path on the very same parameters; it is always sa
 Only ``rnn_type='lstm'`` is fused; ``select_impl`` routes GRU/RNN to the reference.
 Measurements: docs/benchmark.md.
 """
+import threading
 from typing import List, Sequence, Tuple
 
 import torch
@@ -39,6 +40,25 @@ def _ext_dirs(dirs: Sequence[Direction]) -> Tuple[List[int], List[int]]:
     return [0 if o == 'v' else 1 for o, _ in dirs], [int(r) for _, r in dirs]
 
 
+_scratch = threading.local()
+
+
+def _gate_scratch(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """A (rows, cols) view of one growing buffer per thread, dtype and device, for the gate
+    projections: only the same layer's step loop reads them, so every layer can reuse the
+    buffer. A fresh multi-MB tensor per layer costs a page fault per 4 KiB on first write,
+    and RSS the allocator keeps (docs/benchmark.md). The buffer stays, as large as the
+    largest projection seen."""
+    buffers = getattr(_scratch, 'buffers', None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    key = (like.dtype, like.device)
+    buf = buffers.get(key)
+    if buf is None or buf.numel() < rows * cols:
+        buf = buffers[key] = like.new_empty(rows * cols)
+    return buf[:rows * cols].view(rows, cols)
+
+
 class _FusedLSTM2DFunction(torch.autograd.Function):
     """out[b, y, x, k*D:(k+1)*D] = hidden state of direction k at that token."""
 
@@ -48,7 +68,9 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
         B, H, W, C = x.shape
         ndir, four_d, _ = w_hh.shape
         save = any(ctx.needs_input_grad[:4])
-        gates5 = torch.mm(x.reshape(-1, C), w_ih.t()).view(B, H, W, ndir, four_d)
+        gates5 = _gate_scratch(B * H * W, ndir * four_d, x)
+        torch.mm(x.reshape(-1, C), w_ih.t(), out=gates5)
+        gates5 = gates5.view(B, H, W, ndir, four_d)
         # the C++ loop adds the bias itself
         out, *saved = ext.forward(gates5, bias, w_hh.transpose(1, 2).contiguous(),
                                   *_ext_dirs(dirs), save)
