@@ -8,7 +8,6 @@ an S-size model takes seconds, so by default only a representative subset is cou
 """
 import copy
 import functools
-import importlib.util
 import os
 import os.path as osp
 
@@ -19,10 +18,10 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TINY_ARCH = dict(_delete_=True, layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1],
-                 embed_dims=[16, 32, 32, 32], hidden_sizes=[4, 8, 8, 8],
-                 mlp_ratios=[2, 2, 2, 2])
+from helpers import REPO, load_tool
+from helpers import TINY_ARCH as _ARCH
+
+TINY_ARCH = dict(_ARCH, _delete_=True)
 FULL_FLOPS = os.environ.get('MMSEQ_FULL_FLOPS', '') not in ('', '0')
 
 
@@ -210,14 +209,6 @@ def test_real_transfer_model_shapes():
 
 # ================================================================= ablations (Tables 2, 10, 12a)
 
-def _load_get_flops():
-    spec = importlib.util.spec_from_file_location(
-        'get_flops', osp.join(REPO, 'tools', 'analysis', 'get_flops.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 S = dict(type='mmseq.Sequencer2D', arch='s')
 VS = dict(type='mmseq.VanillaSequencer')
 L13 = dict(layers=[8, 8, 16, 4], patch_sizes=[7, 2, 1, 1], embed_dims=[256, 512, 512, 512],
@@ -374,7 +365,7 @@ def test_ablation_flops(name):
     if name not in FLOPS_SUBSET and not FULL_FLOPS:
         pytest.skip('S-size 224 px count; MMSEQ_FULL_FLOPS=1 counts all')
     table, _, _, ours, _, paper_g = ABLATIONS[name]
-    get_flops = _load_get_flops()
+    get_flops = load_tool('tools/analysis/get_flops.py')
     cfg = load(f'ablations/{name}')
     cfg.model.backbone.init_cfg = None
     backbone = build(cfg.model.backbone)

@@ -11,7 +11,6 @@ convention does not. The ops that stay unsupported (0 FLOPs) are the residual ad
 (``aten::mul`` of ``B * W`` in the mixer's reshapes, ``aten::neg`` / ``aten::pad`` of the
 padding to a multiple of the stride), none of which are multiply-adds.
 """
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -25,25 +24,14 @@ from mmengine.analysis import FlopAnalyzer, get_model_complexity_info
 
 import mmseq.models  # noqa: F401  registers the models and the FLOP handles
 from _ecosystem import REPO, library_tool
+from helpers import TINY_ARCH, load_tool
 from mmseq.registry import MODELS
 
 pytestmark = pytest.mark.slow
 
 # Still 0 FLOPs in mmengine, none of them a multiply-add (see the module docstring).
 ZERO_COST_OPS = {'aten::add', 'aten::gelu', 'aten::mul', 'aten::neg', 'aten::pad'}
-TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
-                 hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
-
-
-def _project_counter():
-    spec = importlib.util.spec_from_file_location(
-        '_mmseq_get_flops', osp.join(REPO, 'tools', 'analysis', 'get_flops.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-project = _project_counter()
+project = load_tool('tools/analysis/get_flops.py')
 
 
 def _analyzer(model, inputs):
