@@ -23,8 +23,7 @@ import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer, get_model_complexity_info
 
 import mmseq.models  # noqa: F401  registers the models and the FLOP handles
-from _ecosystem import REPO, library_tool
-from helpers import TINY_ARCH, load_tool
+from helpers import REPO, TINY_ARCH, library_tool, load_tool
 from mmseq.registry import MODELS
 
 pytestmark = pytest.mark.slow

@@ -26,8 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from _ecosystem import (TASKS, data_options, last_checkpoint, make_data, run_python, run_tool,
-                        train_in_process, user_config)
+from helpers import (LIBRARY_TASKS, data_options, last_checkpoint, make_task_data,
+                     run_library_python, run_tool, train_in_process, user_config)
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +54,8 @@ class Runs:
 
     def __init__(self, root, needed):
         self.root = root
-        self.data = make_data(osp.join(root, 'data'))
-        tasks = [t for t in TASKS if ('resume', t) in needed or ('test', t) in needed]
+        self.data = make_task_data(osp.join(root, 'data'))
+        tasks = [t for t in LIBRARY_TASKS if ('resume', t) in needed or ('test', t) in needed]
         self.first = {task: train_in_process(task, osp.join(root, f'first_{task}'),
                                              self.data[task], FIRST_RUN[task])
                       for task in tasks}
@@ -76,14 +76,14 @@ class Runs:
         else:
             work, resume = osp.join(self.root, f'resumed_{task}'), ['--resume', first_ckpt]
         options, _ = RESUMED_RUN[task]
-        output = run_tool(TASKS[task][0], 'train.py', [
+        output = run_tool(LIBRARY_TASKS[task][0], 'train.py', [
             user_config(task, self.root), '--work-dir', work, *resume, '--cfg-options',
             *data_options(task, self.data[task]), *options], cwd=self.root)
         return output, last_checkpoint(work)
 
     def _test(self, task):
         """The library's test.py on the first run's checkpoint."""
-        return run_tool(TASKS[task][0], 'test.py', [
+        return run_tool(LIBRARY_TASKS[task][0], 'test.py', [
             user_config(task, self.root), self.first[task], '--work-dir',
             osp.join(self.root, f'test_{task}'), '--cfg-options',
             *data_options(task, self.data[task])], cwd=self.root)
@@ -101,8 +101,8 @@ class Runs:
             image = osp.join(folders[task], sorted(os.listdir(folders[task]))[0])
             checkpoint = self.resumed[task].result()[1]
             args += [task, user_config(task, self.root), checkpoint, image]
-        output = run_python([osp.join(osp.dirname(__file__), '_inferencers.py'), *args],
-                            cwd=self.root)
+        output = run_library_python([osp.join(osp.dirname(__file__), '_inferencers.py'), *args],
+                                    cwd=self.root)
         line = next(ln for ln in output.splitlines() if ln.startswith('RESULTS '))
         return json.loads(line[len('RESULTS '):])
 
@@ -119,7 +119,7 @@ def _needed(request):
         elif item.originalname == 'test_library_test_tool':
             needed.add(('test', task))
         elif item.originalname == 'test_library_inferencers':
-            needed |= {'infer'} | {('resume', t) for t in TASKS}
+            needed |= {'infer'} | {('resume', t) for t in LIBRARY_TASKS}
     return needed
 
 
@@ -130,7 +130,7 @@ def runs(tmp_path_factory, request):
     runs.pool.shutdown(wait=True, cancel_futures=True)
 
 
-@pytest.mark.parametrize('task', list(TASKS))
+@pytest.mark.parametrize('task', list(LIBRARY_TASKS))
 def test_library_train_resume(runs, task):
     from mmseq.utils import load_checkpoint_weights_only
     output, checkpoint = runs.resumed[task].result()
@@ -140,7 +140,7 @@ def test_library_train_resume(runs, task):
     assert {k: meta[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize('task', list(TASKS))
+@pytest.mark.parametrize('task', list(LIBRARY_TASKS))
 def test_library_test_tool(runs, task):
     output = runs.tested[task].result()
     assert 'Load checkpoint from' in output
