@@ -1,6 +1,6 @@
 """Speed and memory of this checkout against another one (e.g. the commit before a refactor),
 measured in one run: every repeat runs ``tools/analysis/benchmark.py`` once in the other
-checkout and once in this one, back to back, and the report gives the medians of the
+checkout and once in this one, back to back (alternating which goes first), and the report gives the medians of the
 per-repeat ratios. timm's ``sequencer2d_s`` runs in both processes too, so a second ratio
 (each checkout's speed relative to timm in its own process) cancels what differs between
 two processes.
@@ -29,7 +29,7 @@ MODEL, BASELINE = 'seq2d-s-fused', 'timm-seq2d-s'
 def run_benchmark(checkout: str, args, out_dir: str) -> dict:
     cmd = [sys.executable, osp.join(checkout, 'tools', 'analysis', 'benchmark.py'),
            '--models', MODEL, BASELINE, '--settings', *args.settings, '--modes', *args.modes,
-           '--repeats', '1', '--out-dir', out_dir]
+           '--repeats', str(args.inner_repeats), '--out-dir', out_dir]
     if args.threads:
         cmd += ['--threads', str(args.threads)]
     env = dict(os.environ, PYTHONPATH=checkout)
@@ -44,6 +44,8 @@ def main(argv=None):
     parser.add_argument('--settings', nargs='+', default=['224:8', '512:2'])
     parser.add_argument('--modes', nargs='+', default=['infer', 'train'])
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--inner-repeats', type=int, default=3,
+                        help='timed steps per case in each benchmark process (their median)')
     parser.add_argument('--threads', type=int, default=None)
     args = parser.parse_args(argv)
     base = osp.abspath(args.base)
@@ -51,7 +53,10 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             rows = {}
-            for label, checkout in (('base', base), ('this', HERE)):
+            # alternate which checkout runs first, so that order effects (a warmer or cooler
+            # machine for the second process) cancel in the medians
+            order = (('base', base), ('this', HERE))
+            for label, checkout in (order if repeat % 2 == 0 else order[::-1]):
                 rows[label] = run_benchmark(checkout, args, osp.join(tmp, label))
             for key, new in rows['this'].items():
                 if new['model'] != MODEL:
@@ -65,14 +70,18 @@ def main(argv=None):
                     (float(timm_new['step_s']) / float(new['step_s']))
                     / (float(timm_old['step_s']) / float(old['step_s'])))
                 entry['mem'].append(float(new['peak_extra_mb']) / float(old['peak_extra_mb']))
-            print(f'repeat {repeat + 1}/{args.repeats} done', file=sys.stderr)
+            print(f'repeat {repeat + 1}/{args.repeats}: ' + ', '.join(
+                f'{mode} {size}:{batch} speed {e["speed"][-1]:.3f} normalised '
+                f'{e["speed_vs_timm"][-1]:.3f} memory {e["mem"][-1]:.3f}'
+                for (mode, size, batch), e in ratios.items()), file=sys.stderr, flush=True)
     print(f'{MODEL}: this checkout vs {base} (medians of {args.repeats} per-repeat ratios)')
     print(f'{"mode":<6} {"setting":>8} {"speed":>7} {"speed (timm-normalised)":>24} '
-          f'{"memory":>7}')
+          f'{"memory":>7}   per-repeat ranges: speed / normalised / memory')
     for (mode, size, batch), entry in ratios.items():
+        spread = ' / '.join(f'{min(v):.2f}-{max(v):.2f}' for v in entry.values())
         print(f'{mode:<6} {size + ":" + batch:>8} {statistics.median(entry["speed"]):>7.3f} '
               f'{statistics.median(entry["speed_vs_timm"]):>24.3f} '
-              f'{statistics.median(entry["mem"]):>7.3f}')
+              f'{statistics.median(entry["mem"]):>7.3f}   {spread}')
     print('(speed > 1: this checkout is faster; memory < 1: it needs less extra memory)')
 
 
