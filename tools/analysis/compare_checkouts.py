@@ -3,7 +3,8 @@ measured in one run: every repeat runs ``tools/analysis/benchmark.py`` once in t
 checkout and once in this one, back to back (alternating which goes first), and the report gives the medians of the
 per-repeat ratios. timm's ``sequencer2d_s`` runs in both processes too, so a second ratio
 (each checkout's speed relative to timm in its own process) cancels what differs between
-two processes.
+two processes. For training it also counts the bytes autograd saves in one forward of each
+checkout (deterministic, unlike the RSS peak).
 
     git worktree add /tmp/base HEAD~3     # the commit to compare against, with its own build:
     (cd /tmp/base && .venv/bin/python -m pip install --no-build-isolation --no-deps -e .)
@@ -36,6 +37,36 @@ def run_benchmark(checkout: str, args, out_dir: str) -> dict:
     subprocess.run(cmd, cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
     with open(osp.join(out_dir, 'benchmark.csv')) as f:
         return {(r['model'], r['mode'], r['size'], r['batch']): r for r in csv.DictReader(f)}
+
+
+# Bytes autograd keeps for the backward of one training forward (unique storages of the saved
+# tensors, parameters excluded): a deterministic measure of training memory, where the RSS
+# peak varies by a few percent from run to run with the allocator.
+SAVED_BYTES = """
+import sys, torch
+import mmseq.models  # noqa: F401
+from mmseq.registry import MODELS
+size, batch = int(sys.argv[1]), int(sys.argv[2])
+torch.manual_seed(0)
+model = MODELS.build(dict(type='Sequencer2D', arch='s', mixer_impl='fused')).train()
+x = torch.randn(batch, 3, size, size)
+params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+storages = {}
+def pack(t):
+    storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    return t
+with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    out = model(x)
+out[-1].sum().backward()
+print(sum(b for p, b in storages.items() if p not in params))
+"""
+
+
+def saved_bytes(checkout: str, size: str, batch: str) -> int:
+    env = dict(os.environ, PYTHONPATH=checkout)
+    out = subprocess.run([sys.executable, '-c', SAVED_BYTES, size, batch], cwd=checkout,
+                         env=env, check=True, capture_output=True, text=True).stdout
+    return int(out.split()[-1])
 
 
 def main(argv=None):
@@ -83,6 +114,12 @@ def main(argv=None):
               f'{statistics.median(entry["speed_vs_timm"]):>24.3f} '
               f'{statistics.median(entry["mem"]):>7.3f}   {spread}')
     print('(speed > 1: this checkout is faster; memory < 1: it needs less extra memory)')
+    if 'train' in args.modes:
+        print('saved activations of a training forward (MB, deterministic): base / this')
+        for setting in args.settings:
+            size, batch = setting.split(':')
+            old, new = (saved_bytes(c, size, batch) / 2**20 for c in (base, HERE))
+            print(f'  {setting:>8}: {old:.1f} / {new:.1f} = {new / old:.3f}')
 
 
 if __name__ == '__main__':
