@@ -1,0 +1,10 @@
+# Mask R-CNN with Sequencer2D-M on COCO, the 3x recipe of mask_rcnn_seq2d_s_coco_3x.py.
+#   tools/dist_train.sh configs/mask_rcnn_seq2d_m_coco_3x.py 8
+
+# The IN-1K classifier checkpoint (configs/seq2d_m_in1k.py; see mask_rcnn_seq2d_s_coco.py).
+pretrained = 'checkpoints/seq2d_m_in1k.pth'
+
+_base_ = './mask_rcnn_seq2d_s_coco_3x.py'
+# The base's init_cfg holds the S path (substituted there), so the path is set again;
+# drop path of the IN-1K training (Table 6).
+model = dict(backbone=dict(arch='m', drop_path_rate=0.2, init_cfg=dict(checkpoint=pretrained)))

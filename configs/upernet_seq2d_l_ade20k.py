@@ -1,0 +1,10 @@
+# UperNet with Sequencer2D-L on ADE20K, the recipe of upernet_seq2d_s_ade20k.py.
+#   tools/dist_train.sh configs/upernet_seq2d_l_ade20k.py 8
+
+# The IN-1K classifier checkpoint (configs/seq2d_l_in1k.py; see upernet_seq2d_s_ade20k.py).
+pretrained = 'checkpoints/seq2d_l_in1k.pth'
+
+_base_ = './upernet_seq2d_s_ade20k.py'
+# The base's init_cfg holds the S path (substituted there), so the path is set again;
+# drop path of the IN-1K training (Table 6).
+model = dict(backbone=dict(arch='l', drop_path_rate=0.4, init_cfg=dict(checkpoint=pretrained)))
