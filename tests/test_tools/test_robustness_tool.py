@@ -306,6 +306,35 @@ def test_imagenet_c_needs_all_15_or_a_named_subset(setup, capsys):
     assert report['mce'] == pytest.approx(mce, rel=1e-6)
     assert 'mCE over 3 of the 15 corruptions' in printed
 
+    # --resume after a crash: the partial JSON (as written after each severity) keeps what
+    # it has (a marker value here, to tell kept from re-measured) and only the rest runs
+    out_file = setup['tmp'] / 'out' / 'robustness_imagenet-c.json'
+    partial = {k: report[k] for k in ('config', 'checkpoint', 'cfg_options', 'max_images')}
+    errors = {c: report['corruptions'][c]['errors'] for c in some}
+    errors['gaussian_noise'][0] = 12.5
+    errors['fog'][1] = None
+    out_file.write_text(json.dumps(dict(partial, complete=False, errors=errors)))
+    report, printed = run_in_process(setup, capsys, '--benchmark', 'imagenet-c', '--data-root',
+                                     str(root), '--corruptions', *some, '--resume')
+    assert report['corruptions']['gaussian_noise']['errors'][0] == 12.5
+    assert report['corruptions']['fog']['errors'] == pytest.approx(
+        [expected[('fog', s)] for s in range(1, 6)])
+
+
+def test_layout_errors(tmp_path):
+    write_images(str(tmp_path / 'imagenet-a' / 'n01440764'), 1, seed=0)
+    with pytest.raises(ValueError, match=r'WordNet id.*pass that folder'):
+        rb.read_class_folders(str(tmp_path), 'imagenet-a')  # one level too high
+    os.makedirs(tmp_path / 'imagenet-a' / 'cats')
+    with pytest.raises(ValueError, match='not classes: cats'):
+        rb.read_class_folders(str(tmp_path / 'imagenet-a'), 'imagenet-a')
+    write_images(str(tmp_path / 'v2' / '0'), 1, seed=0)
+    write_images(str(tmp_path / 'v2' / 'n01443537'), 1, seed=0)
+    with pytest.raises(ValueError, match='mixes'):
+        rb.read_class_folders(str(tmp_path / 'v2'), 'imagenet-v2')
+    with pytest.raises(FileNotFoundError, match='real.json'):
+        rb.read_imagenet_real(str(tmp_path))
+
 
 # ----------------------------------------------------------------------------- attacks
 N_ATTACKED = 8
