@@ -76,6 +76,9 @@ _VAL_NAME = re.compile(r'ILSVRC2012_val_(\d{8})\.', re.IGNORECASE)
 def imagenet_wnids() -> Tuple[str, ...]:
     """ImageNet-1K's 1000 WordNet ids in class-index order (sorted)."""
     path = osp.join(osp.dirname(osp.abspath(__file__)), 'data', 'imagenet_wnids.txt')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path} is missing: mmseq was installed without its package '
+                                'data (mmseq/analysis/data/*.txt)')
     with open(path) as f:
         wnids = tuple(line.strip() for line in f if line.strip())
     if len(wnids) != NUM_CLASSES or list(wnids) != sorted(set(wnids)):
