@@ -4,6 +4,7 @@ The config's ``default_scope`` picks the library; the config's ``test_dataloader
 ``test_evaluator`` define the data and the metric (accuracy, mIoU, COCO bbox mAP)::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir D] [--out preds.pkl] [--cfg-options ...]
+        [--device cpu|cuda|cuda:N]
     tools/dist_test.sh CONFIG CHECKPOINT 8 [args]
 
 The checkpoint is read with ``torch.load(weights_only=True)``: tensors and the few mmengine
@@ -14,7 +15,7 @@ import os.path as osp
 
 from mmengine.evaluator import DumpResults
 
-from mmseq.engine.runner import add_runner_args, build_runner, config_from_args
+from mmseq.engine.runner import add_runner_args, build_runner, config_from_args, select_device
 from mmseq.utils import distributed_session
 
 
@@ -29,6 +30,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    select_device(args)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):

@@ -4,16 +4,20 @@ The config's ``default_scope`` (mmpretrain / mmseg / mmdet) picks the library, a
 library's own ``tools/train.py``. Single process::
 
     python tools/train.py configs/seq2d_s_in1k.py [--work-dir D] [--resume [CKPT|auto]] [--amp]
+        [--device cpu|cuda|cuda:N]
 
 Distributed (GPUs with nccl, or CPUs with gloo when CUDA is unavailable)::
 
     tools/dist_train.sh configs/sem_fpn_seq2d_s_ade20k.py 8 [args]
+
+A machine with an NVIDIA driver that this torch cannot use stops with a message instead of
+training on the CPU, unless ``--device cpu`` (or ``MMSEQ_DEVICE=cpu``) says so.
 """
 import argparse
 import os.path as osp
 
 from mmseq.engine.runner import (CPU_AMP_WRAPPER, add_runner_args, build_runner,
-                                 config_from_args, configure_amp)
+                                 config_from_args, configure_amp, select_device)
 # mmseq.utils also allow-lists the objects of mmengine checkpoints for weights_only loading,
 # which resume and load_from need on torch >= 2.6.
 from mmseq.utils import distributed_session
@@ -37,6 +41,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    select_device(args)
     cfg = config_from_args(args)
     configure_amp(cfg, args.amp)
 

@@ -1,8 +1,8 @@
 """From a command line to an mmengine Runner: what ``tools/train.py`` and ``tools/test.py`` share.
 
 The config's ``default_scope`` (mmpretrain / mmseg / mmdet) picks the library, as in each
-library's own tools. Distributed runs without CUDA are set up by
-:func:`mmseq.utils.distributed_session`.
+library's own tools. ``--device`` is checked by :func:`select_device`; distributed runs
+without CUDA are set up by :func:`mmseq.utils.distributed_session`.
 """
 import argparse
 import importlib
@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmseq.utils import load_config, print_log_rank0
+from mmseq.utils import DEVICE_ENV, load_config, print_log_rank0, resolve_device
 
 # Mixed precision on CPU: mmengine's AmpOptimWrapper requires a GPU; this one autocasts to
 # bfloat16 instead (mmseq/engine/optim_wrapper.py, registered with this package).
@@ -33,6 +33,37 @@ def add_runner_args(parser: argparse.ArgumentParser, work_dir_help: str) -> None
                         'tools/slurm_*.sh slurm)')
     # torch.distributed.launch passes --local-rank; torchrun sets $LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument(
+        '--device', default=None, metavar='{auto,cpu,cuda,cuda:N}',
+        help="'cuda' (with a launcher: GPU $LOCAL_RANK in each process), 'cuda:N' (one "
+        f"process), or 'cpu' on purpose (also ${DEVICE_ENV}=cpu). Default auto: CUDA where "
+        'torch can use it; a machine whose NVIDIA driver this torch cannot use stops with a '
+        'message instead of falling back to the CPU')
+
+
+def select_device(args: argparse.Namespace) -> torch.device:
+    """The device of ``--device`` (:func:`mmseq.utils.resolve_device`), checked against what
+    mmengine will do with it; call it first, before the config is read.
+
+    mmengine's Runner puts the model on CUDA whenever CUDA is available (it decides when it
+    is imported), so ``--device cpu`` on such a machine stops with the way to get the CPU
+    (``CUDA_VISIBLE_DEVICES=-1``). ``cuda:N`` makes GPU N the current device of a
+    single-process run; with a launcher each process takes GPU ``$LOCAL_RANK``.
+    """
+    device = resolve_device(args.device)
+    if device.type == 'cpu':
+        if torch.cuda.is_available():
+            raise SystemExit(
+                '--device cpu: CUDA is available, and mmengine places the model on it; to run '
+                'on the CPU hide the GPUs: CUDA_VISIBLE_DEVICES=-1 (mmengine\'s convention)')
+        return device
+    if device.index is not None:
+        if args.launcher != 'none':
+            raise SystemExit(f'--device {device}: with --launcher {args.launcher} every process '
+                             'uses GPU $LOCAL_RANK; choose the GPUs with CUDA_VISIBLE_DEVICES '
+                             "and pass --device cuda")
+        torch.cuda.set_device(device)
+    return device
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

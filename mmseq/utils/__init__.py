@@ -6,6 +6,7 @@ Importing this package allow-lists the objects of mmengine checkpoints for
 """
 from .checkpoint import load_checkpoint_weights_only, register_mmengine_safe_globals
 from .config import get_test_pipeline, load_config
+from .device import DEVICE_ENV, nvidia_driver_version, resolve_device  # noqa: F401
 from .dist import (destroy_distributed, distributed_session, print_log_rank0,
                    setup_cpu_distributed)
 from .fileio import atomic_save, atomic_write_bytes

@@ -77,6 +77,41 @@ def _no_forward_buffer_sync() -> dict:
     return dict(broadcast_buffers=False)
 
 
+def check_gpus_per_node(launcher: str) -> None:
+    """Fail clearly where a node runs more processes than it has visible GPUs.
+
+    mmengine's launchers give each process GPU ``local rank`` (``pytorch``:
+    ``torch.cuda.set_device(LOCAL_RANK)``, which fails with "invalid device ordinal" in the
+    processes beyond the last GPU; ``slurm``: ``SLURM_PROCID % device_count``, which puts two
+    processes on one GPU, where nccl fails). Every process of such a node stops here with the
+    same message: torchrun's ``LOCAL_WORLD_SIZE`` counts the node's processes; without it
+    (slurm, torch.distributed.launch) the local rank decides. Nothing happens without CUDA or
+    a launcher.
+    """
+    if launcher == 'none' or not torch.cuda.is_available():
+        return
+    gpus = torch.cuda.device_count()
+    if launcher == 'slurm':
+        local_rank = os.environ.get('SLURM_LOCALID')
+        procs = None
+    else:
+        local_rank = os.environ.get('LOCAL_RANK')
+        procs = os.environ.get('LOCAL_WORLD_SIZE')
+    if procs is not None and procs.isdigit():
+        needed = int(procs)
+        who = f'{needed} processes on this node'
+    elif local_rank is not None and local_rank.isdigit():
+        needed = int(local_rank) + 1
+        who = f'local rank {local_rank} (so at least {needed} processes on this node)'
+    else:
+        return
+    if needed > gpus:
+        raise RuntimeError(
+            f'{who}, but {gpus} visible GPU(s) (CUDA_VISIBLE_DEVICES='
+            f'{os.environ.get("CUDA_VISIBLE_DEVICES")!r}): one process per GPU, i.e. '
+            f'tools/dist_train.sh CONFIG {gpus}; or gloo on the CPU: CUDA_VISIBLE_DEVICES=-1')
+
+
 def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     """Prepare a distributed run on CPU: gloo process group and a CPU-capable DDP wrapper.
 
@@ -182,14 +217,16 @@ def _native_threads() -> List[str]:
 
 @contextlib.contextmanager
 def distributed_session(cfg: Config, launcher: str) -> Iterator[Optional[bool]]:
-    """``with distributed_session(cfg, launcher):`` sets up CPU distribution when needed and
-    destroys the process group on the way out, also when the body raises.
+    """``with distributed_session(cfg, launcher):`` checks that a GPU node has a GPU per
+    process (:func:`check_gpus_per_node`), sets up CPU distribution when needed and destroys
+    the process group on the way out, also when the body raises.
 
     Keep no reference to the Runner beyond the block (e.g. ``build_runner(cfg).train()``, or
     build it in a function called there): whatever is still referenced when the block ends
     keeps the gloo group's threads alive until interpreter exit (see
     :func:`destroy_distributed`).
     """
+    check_gpus_per_node(launcher)
     owned = setup_cpu_distributed(cfg, launcher)
     try:
         yield owned
