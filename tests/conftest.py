@@ -12,3 +12,14 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 @pytest.fixture
 def repo_root():
     return REPO
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` (tests/test_cuda) are skipped where CUDA is not available, so the
+    CPU suite runs unchanged."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='CUDA not available')
+    for item in items:
+        if item.get_closest_marker('cuda') is not None:
+            item.add_marker(skip)

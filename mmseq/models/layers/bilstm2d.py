@@ -39,7 +39,18 @@ def run_rnn(rnn: nn.Module, seq: torch.Tensor) -> torch.Tensor:
     list) runs in autocast's dtype. The input is cast first: autocast's own cast of a float32
     input makes oneDNN fail on CPUs without AVX-512 ("could not create a primitive
     descriptor", torch 2.14), a low-precision input does not. Where the CPU cannot run the
-    RNN in that dtype at all, it runs in float32."""
+    RNN in that dtype at all, it runs in float32.
+
+    Under CUDA autocast cuDNN runs the RNN in float16 whatever autocast's dtype (it has no
+    bfloat16 RNN; autocast casts its inputs and weights to half). That is autocast's fp16 as
+    asked for (``AmpOptimWrapper`` scales the loss against underflow), but not bfloat16, whose
+    point is float32's exponent range without loss scaling: under bfloat16 the RNN runs in
+    float32 (TF32 where cuDNN allows it), the rest of the block in bfloat16."""
+    if seq.device.type == 'cuda' and torch.is_autocast_enabled('cuda'):
+        if torch.get_autocast_dtype('cuda') != torch.float16:
+            with torch.autocast('cuda', enabled=False):
+                return rnn(seq.float())[0]
+        return rnn(seq)[0]
     if seq.device.type == 'cpu' and torch.is_autocast_enabled('cpu'):
         dtype = torch.get_autocast_dtype('cpu')
         if dtype != torch.float32:
