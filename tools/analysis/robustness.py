@@ -94,7 +94,7 @@ def main(argv=None):
     def save_partial(partial):
         write_json(dict(identity, **partial), out_file)
 
-    print(f'{args.benchmark}: {args.config} on {args.data_root}')
+    print(f'evaluating {args.config} on {args.benchmark} ({args.data_root})')
     report = evaluate_benchmark(
         args.benchmark, model, args.data_root, get_test_pipeline(cfg),
         batch_size=args.batch_size, num_workers=args.num_workers, max_images=args.max_images,
