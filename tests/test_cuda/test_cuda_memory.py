@@ -13,7 +13,7 @@ class _Classifier(nn.Module):
     def __init__(self, impl):
         super().__init__()
         self.backbone = Sequencer2D('s', mixer_impl=impl)
-        self.head = nn.Linear(512, 1000)
+        self.head = nn.Linear(self.backbone.embed_dims[-1], 1000)
 
     def forward(self, x):
         return self.head(self.backbone(x)[-1].mean((2, 3)))

@@ -26,6 +26,7 @@ def no_tf32():
 
 
 def _forward_backward(module, x):
+    module.zero_grad(set_to_none=True)  # a deep copy carries the gradients of an earlier call
     x = x.detach().clone().requires_grad_(True)
     out = module(x)
     # a weighting that differs per element, so a misplaced gradient shows
