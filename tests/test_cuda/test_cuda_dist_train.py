@@ -13,7 +13,13 @@ from helpers import cls_options, det_options, run, seg_options
 from mmseq.testing import make_ade20k, make_coco, make_imagenet
 from mmseq.utils import load_checkpoint_weights_only
 
+
 pytestmark = [pytest.mark.cuda, pytest.mark.slow]
+
+
+def run_on_gpus(cmd):
+    """``helpers.run`` with the GPUs visible."""
+    return run(cmd, cuda=True)
 
 
 def _nproc():
@@ -44,13 +50,13 @@ def test_segmentation_nccl(tmp_path):
     opts = seg_options(str(tmp_path / 'ade' / 'ADEChallengeData2016'))
     work = str(tmp_path / 'work')
     # the config's SyncBN runs as SyncBN here
-    out = run(['bash', 'tools/dist_train.sh', 'configs/sem_fpn_seq2d_s_ade20k.py',
+    out = run_on_gpus(['bash', 'tools/dist_train.sh', 'configs/sem_fpn_seq2d_s_ade20k.py',
                str(_nproc()), '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=4',
                'train_cfg.val_interval=4', 'default_hooks.checkpoint.interval=4',
                'default_hooks.logger.interval=1', 'randomness.seed=0', *opts])
     assert re.search(r'Iter\(train\) \[4/4\]', out)
     ckpt = _check_train(out, work, 'iter_4.pth')
-    out = run(['bash', 'tools/dist_test.sh', 'configs/sem_fpn_seq2d_s_ade20k.py', ckpt,
+    out = run_on_gpus(['bash', 'tools/dist_test.sh', 'configs/sem_fpn_seq2d_s_ade20k.py', ckpt,
                str(_nproc()), '--work-dir', str(tmp_path / 'test'), '--cfg-options', *opts])
     n = _per_rank_iters(4, 1)
     miou = re.findall(rf'Iter\(test\) \[{n}/{n}\].*?mIoU: ([0-9.]+)', out)
@@ -61,13 +67,13 @@ def test_detection_nccl(tmp_path):
     make_coco(str(tmp_path / 'coco'), n_train=8, n_val=4, size=(60, 80), num_classes=3)
     opts = det_options(str(tmp_path / 'coco'))
     work = str(tmp_path / 'work')
-    out = run(['bash', 'tools/dist_train.sh', 'configs/retinanet_seq2d_s_coco.py',
+    out = run_on_gpus(['bash', 'tools/dist_train.sh', 'configs/retinanet_seq2d_s_coco.py',
                str(_nproc()), '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1',
                'default_hooks.logger.interval=1', 'randomness.seed=0', *opts])
     n = _per_rank_iters(8, 2)
     assert re.search(rf'Epoch\(train\) \[1\]\[{n}/{n}\]', out)
     ckpt = _check_train(out, work, 'epoch_1.pth')
-    out = run(['bash', 'tools/dist_test.sh', 'configs/retinanet_seq2d_s_coco.py', ckpt,
+    out = run_on_gpus(['bash', 'tools/dist_test.sh', 'configs/retinanet_seq2d_s_coco.py', ckpt,
                str(_nproc()), '--work-dir', str(tmp_path / 'test'), '--cfg-options', *opts])
     n = _per_rank_iters(4, 1)
     assert re.search(rf'Epoch\(test\) \[{n}/{n}\].*coco/bbox_mAP: [0-9.]+', out)
@@ -78,7 +84,7 @@ def test_classification_nccl(tmp_path):
                   val_per_class=2)
     opts = cls_options(str(tmp_path / 'imagenet'))
     work = str(tmp_path / 'work')
-    out = run(['bash', 'tools/dist_train.sh', 'configs/seq2d_s_in1k.py', str(_nproc()),
+    out = run_on_gpus(['bash', 'tools/dist_train.sh', 'configs/seq2d_s_in1k.py', str(_nproc()),
                '--work-dir', work, '--cfg-options', 'train_cfg.max_epochs=1',
                'default_hooks.logger.interval=1', 'randomness.seed=0', *opts])
     # the recipe's AmpOptimWrapper (fp16, dynamic loss scaling) is kept on CUDA
@@ -87,7 +93,7 @@ def test_classification_nccl(tmp_path):
     assert re.search(rf'Epoch\(train\) \[1\]\[{n}/{n}\]', out)
     ckpt = _check_train(out, work, 'epoch_1.pth')
     assert 'loss_scaler' in load_checkpoint_weights_only(ckpt)['optimizer']
-    out = run(['bash', 'tools/dist_test.sh', 'configs/seq2d_s_in1k.py', ckpt, str(_nproc()),
+    out = run_on_gpus(['bash', 'tools/dist_test.sh', 'configs/seq2d_s_in1k.py', ckpt, str(_nproc()),
                '--work-dir', str(tmp_path / 'test'), '--cfg-options', *opts])
     n = _per_rank_iters(8, 4)
     top1 = re.findall(rf'Epoch\(test\) \[{n}/{n}\].*accuracy/top1: ([0-9.]+)', out)
