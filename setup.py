@@ -1,9 +1,11 @@
 import importlib.util
 import os
 import re
+import shutil
 from pathlib import Path
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).parent
 
@@ -54,6 +56,58 @@ def step_loop_extension():
     return dict(ext_modules=[ext], cmdclass={'build_ext': BuildWithRecord})
 
 
+# What an OpenMMLab package carries under <package>/.mim/: `mim train/test mmseq` run its
+# tools, mmpretrain's ModelHub reads its model index (mmseq/models/model_index.py).
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+class BuildPyWithMim(build_py):
+    """A wheel (``pip install .``) gets copies of MIM_FILES in mmseq/.mim/; an editable
+    install (``pip install -e .``) gets links to the checkout's own (mmseq/.mim/ in the
+    checkout, ignored by git), so edits to the configs are seen at once."""
+
+    def run(self):
+        super().run()
+        if self.editable_mode:
+            link_mim_files(HERE / 'mmseq' / '.mim')
+        else:
+            copy_mim_files(Path(self.build_lib) / 'mmseq' / '.mim')
+
+
+def _clear(path: Path):
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def link_mim_files(mim: Path):
+    mim.mkdir(exist_ok=True)
+    for name in MIM_FILES:
+        _clear(mim / name)
+        try:
+            (mim / name).symlink_to(os.path.relpath((HERE / name).resolve(), mim.resolve()))
+        except OSError:  # no symlinks (Windows without the privilege): copies instead
+            _copy(HERE / name, mim / name)
+
+
+def copy_mim_files(mim: Path):
+    mim.mkdir(parents=True, exist_ok=True)
+    for name in MIM_FILES:
+        _clear(mim / name)
+        _copy(HERE / name, mim / name)
+
+
+def _copy(src: Path, dst: Path):
+    if src.is_dir():
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    else:
+        shutil.copy2(src, dst)
+
+
+extension = step_loop_extension()
+cmdclass = dict(extension.pop('cmdclass', {}), build_py=BuildPyWithMim)
+
 setup(
     name='mmseq',
     version=read_version(),
@@ -73,5 +127,6 @@ setup(
     },
     license='Apache License 2.0',
     zip_safe=False,
-    **step_loop_extension(),
+    cmdclass=cmdclass,
+    **extension,
 )
