@@ -9,12 +9,18 @@ first runs this file, which makes the OpenMMLab entry points work with mmseq's m
   Inferencers load mmengine checkpoints;
 - mmengine's FLOP counter counts ``nn.LSTM`` / ``GRU`` / ``RNN`` (:mod:`mmseq.utils.flop_handles`),
   so ``mmengine.analysis.get_model_complexity_info`` and the libraries'
-  ``tools/analysis_tools/get_flops.py`` count the BiLSTM2D mixers.
+  ``tools/analysis_tools/get_flops.py`` count the BiLSTM2D mixers;
+- mmengine's ``CheckpointLoader`` reads ``timm://sequencer2d_{s,m,l}.in1k``, the public weights
+  on the Hugging Face hub (cached by ``huggingface_hub``), converted to the mmpretrain
+  classifier layout (:mod:`mmseq.utils.timm_weights`), so ``init_cfg`` Pretrained,
+  ``load_from`` and ``tools/test.py`` take these names like a file.
 """
-from .utils import register_mmengine_flop_handles, register_mmengine_safe_globals
+from .utils import (register_mmengine_flop_handles, register_mmengine_safe_globals,
+                    register_timm_scheme)
 from .version import __version__
 
 register_mmengine_safe_globals()
 register_mmengine_flop_handles()
+register_timm_scheme()
 
 __all__ = ['__version__']

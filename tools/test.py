@@ -8,7 +8,9 @@ The config's ``default_scope`` picks the library; the config's ``test_dataloader
     tools/dist_test.sh CONFIG CHECKPOINT 8 [args]
 
 The checkpoint is read with ``torch.load(weights_only=True)``: tensors and the few mmengine
-objects allow-listed in :mod:`mmseq.utils.checkpoint`, never arbitrary pickled code.
+objects allow-listed in :mod:`mmseq.utils.checkpoint`, never arbitrary pickled code. A name
+such as ``timm://sequencer2d_s.in1k`` (the public weights, :mod:`mmseq.utils.timm_weights`) or
+another mmengine checkpoint URI is handed to mmengine's ``CheckpointLoader`` as it is.
 """
 import argparse
 import os.path as osp
@@ -22,7 +24,8 @@ from mmseq.utils import distributed_session
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (and evaluate) a checkpoint')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file (e.g. written by tools/train.py)')
+    parser.add_argument('checkpoint', help='checkpoint file (e.g. written by tools/train.py) '
+                        'or a name such as timm://sequencer2d_s.in1k')
     parser.add_argument('--out', help='also dump the raw predictions to this .pkl file')
     add_runner_args(parser, work_dir_help='where logs and the metrics json go')
     return parser.parse_args(argv)
@@ -31,7 +34,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     select_device(args)
-    if not osp.isfile(args.checkpoint):
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must name a .pkl file, got {args.out}')

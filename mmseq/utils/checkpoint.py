@@ -14,6 +14,11 @@ checkpoint (found by saving one with a ``Runner`` and listing the globals its pi
 ``resume`` and ``tools/test.py`` work with the safe default. ``getattr`` is not allowed in
 general (``getattr(f, '__globals__')`` leads to ``os.system``): the name ``builtins.getattr`` is
 bound to a function that only returns HistoryBuffer's registered statistics methods.
+
+:func:`register_timm_scheme` teaches mmengine's ``CheckpointLoader`` the names
+``timm://sequencer2d_{s,m,l}.in1k`` (the public weights on the Hugging Face hub, converted on
+the fly by :mod:`mmseq.utils.timm_weights`), and :func:`load_checkpoint_weights_only` takes them
+too.
 """
 import os.path as osp
 import pickle
@@ -23,7 +28,10 @@ import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
+from .timm_weights import TIMM_SCHEME, load_timm_sequencer
+
 _registered = False
+_scheme_registered = False
 # HistoryBuffer's built-in statistics, stored as functions in every instance's
 # ``statistics_methods`` and pickled as getattr(HistoryBuffer, name).
 _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
@@ -72,14 +80,18 @@ def load_checkpoint_weights_only(path: Union[str, 'osp.PathLike'],
     """Load a checkpoint file without running code from it.
 
     ``.safetensors`` files are read with safetensors; anything else with
-    ``torch.load(weights_only=True)`` and mmengine's allow-list.
+    ``torch.load(weights_only=True)`` and mmengine's allow-list; ``timm://<name>`` is resolved
+    and converted by :func:`mmseq.utils.timm_weights.load_timm_sequencer`.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        ValueError: an unknown ``timm://`` name, or its file holds no Sequencer2D weights.
         RuntimeError: the pickle names a global outside the allow-list (the message names the
             file and the global).
     """
     path = str(path)
+    if path.startswith(TIMM_SCHEME):
+        return load_timm_sequencer(path, map_location)
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     if path.endswith('.safetensors'):
@@ -98,3 +110,23 @@ def load_checkpoint_weights_only(path: Union[str, 'osp.PathLike'],
             f'tensors or allow-listed mmengine/numpy objects, and unpickling them could run '
             f'code. ({detail}) Load it with torch.load(weights_only=False) only if you trust '
             f'where the file came from.') from err
+
+
+def load_from_timm(filename: str, map_location: Any = None) -> dict:
+    """mmengine's loader for ``timm://<name>`` (its log line reads "Loads checkpoint by timm
+    backend"): the mmpretrain-layout checkpoint of :func:`load_timm_sequencer`."""
+    return load_timm_sequencer(filename, 'cpu' if map_location is None else map_location)
+
+
+def register_timm_scheme() -> None:
+    """Register ``timm://`` with mmengine's ``CheckpointLoader``, which ``init_cfg`` Pretrained,
+    ``load_from``, ``resume`` and the libraries' tools read checkpoints through.
+
+    Idempotent; called when :mod:`mmseq` (any part of it) is imported.
+    """
+    global _scheme_registered
+    if _scheme_registered:
+        return
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(prefixes=TIMM_SCHEME, loader=load_from_timm, force=True)
+    _scheme_registered = True
