@@ -3,7 +3,7 @@
 #   tools/dist_train.sh configs/retinanet_seq2d_l_coco.py 8
 
 # The IN-1K classifier checkpoint (configs/seq2d_l_in1k.py; see retinanet_seq2d_s_coco.py).
-pretrained = 'checkpoints/seq2d_l_in1k.pth'
+pretrained = 'timm://sequencer2d_l.in1k'
 
 _base_ = './retinanet_seq2d_s_coco.py'
 # The base's init_cfg holds the S path (substituted there), so the path is set again.

@@ -2,10 +2,12 @@
 # of 32 (8 GPUs x 4), AdamW 2e-4 with poly decay (paper App. C.4, Table 3: S row).
 #   tools/dist_train.sh configs/sem_fpn_seq2d_s_ade20k.py 8
 
-# The IN-1K classifier checkpoint (configs/seq2d_s_in1k.py, trained or converted from the
-# public weights with tools/model_converters/sequencer_to_mmseq.py). Its keys start with
-# "backbone.", which the prefix strips.
-pretrained = 'checkpoints/seq2d_s_in1k.pth'
+# The IN-1K classifier weights: timm:// names the public weights (Hugging Face hub repo
+# timm/sequencer2d_s.in1k, fetched into the hub cache on first use and converted to the
+# configs/seq2d_s_in1k.py classifier's layout; see docs/tools.md). A file written by
+# tools/train.py or tools/model_converters/sequencer_to_mmseq.py works the same. Its keys start
+# with "backbone.", which the prefix strips.
+pretrained = 'timm://sequencer2d_s.in1k'
 
 _base_ = [
     './_base_/models/sem_fpn_seq2d.py',

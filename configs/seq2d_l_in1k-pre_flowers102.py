@@ -1,5 +1,5 @@
 # Sequencer2D-L pre-trained on IN-1K, fine-tuned on Flowers-102: the S recipe (Table 6, same for
 # all sizes) with L's checkpoint and drop path 0.4.
 _base_ = './seq2d_s_in1k-pre_flowers102.py'
-pretrained = 'checkpoints/seq2d_l_in1k.pth'
+pretrained = 'timm://sequencer2d_l.in1k'
 model = dict(backbone=dict(arch='l', drop_path_rate=0.4, init_cfg=dict(checkpoint=pretrained)))

@@ -3,8 +3,9 @@
 # test crop ratio 1.0, drop path 0.4. 392 = 28 x 14, so no padding is needed.
 _base_ = './seq2d_l_in1k.py'
 
-# The 224 px checkpoint to start from (e.g. converted public weights, see README).
-load_from = 'checkpoints/seq2d_l_in1k.pth'
+# The 224 px model to start from: the public weights by name (Hugging Face hub repo
+# timm/sequencer2d_l.in1k, cached; see docs/tools.md), or a classifier checkpoint file.
+load_from = 'timm://sequencer2d_l.in1k'
 
 
 def at_392(pipeline):

@@ -71,7 +71,7 @@ def test_transfer_recipe(arch, dataset):
     assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch
     assert bb.drop_path_rate == DROP_PATH[arch]
     # The backbone starts from that size's IN-1K weights.
-    assert cfg.pretrained == f'checkpoints/seq2d_{arch}_in1k.pth'
+    assert cfg.pretrained == f'timm://sequencer2d_{arch}.in1k'
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert cfg.model.head.num_classes == classes == cfg.data_preprocessor.num_classes
     assert cfg.model.head.in_channels == 384
