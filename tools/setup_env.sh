@@ -97,6 +97,18 @@ cuda_home() {  # not /usr/local for a /usr/local/bin/nvcc shim (torch's guess fr
   else return 1
   fi
 }
+# torch's CUDA wheels bring the headers of the CUDA libraries (cusparse.h, cublas_v2.h, ...) in
+# their nvidia-* packages; a toolkit with only nvcc and the runtime (this machine's
+# /usr/local/cuda) lacks them, and torch's ATen/cuda headers include them.
+cuda_library_includes() {  # $1 = CUDA_HOME -> a CPATH fragment, empty when the toolkit has them
+  [[ -f "$1/include/cusparse.h" ]] && return 0
+  "$venv/bin/python" - <<'PY' 2>/dev/null || true
+import glob, importlib.util, os
+spec = importlib.util.find_spec('nvidia')
+roots = list(spec.submodule_search_locations) if spec else []
+print(':'.join(sorted({d for r in roots for d in glob.glob(os.path.join(r, '*', 'include'))})))
+PY
+}
 find_wheel() { compgen -G "$wheel_dir/mmcv-2.1.0-*.whl" | head -n1 || true; }
 # A wheel pip's cache built for an earlier CPU setup is taken over once (copied) when it has no
 # CUDA code: the first CPU setup after this change stays as fast as before.
@@ -123,6 +135,10 @@ build_mmcv_wheel() {
     ch="$(cuda_home)" || { echo "setup_env: the CUDA flavour needs nvcc (CUDA_HOME)" >&2; exit 1; }
     env_args+=(FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" CUDA_HOME="$ch"
                PYTORCH_NVCC="$root/tools/misc/nvcc20.sh" MMSEQ_REAL_NVCC="$ch/bin/nvcc")
+    local inc
+    inc="$(cuda_library_includes "$ch")"
+    # CPATH: after the build's own -I folders, for g++ and for nvcc's preprocessing alike.
+    [[ -n "$inc" ]] && env_args+=(CPATH="$inc${CPATH:+:$CPATH}")
   else  # mmcv builds CUDA ops whenever torch sees a GPU; the CPU flavour must not
     env_args+=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=)
   fi
