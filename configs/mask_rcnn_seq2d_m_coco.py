@@ -1,8 +1,8 @@
 # Mask R-CNN with Sequencer2D-M on COCO, the 1x recipe of mask_rcnn_seq2d_s_coco.py.
 #   tools/dist_train.sh configs/mask_rcnn_seq2d_m_coco.py 8
 
-# The IN-1K classifier checkpoint (configs/seq2d_m_in1k.py; see mask_rcnn_seq2d_s_coco.py).
-pretrained = 'checkpoints/seq2d_m_in1k.pth'
+# The IN-1K classifier weights (timm/sequencer2d_m.in1k; see mask_rcnn_seq2d_s_coco.py).
+pretrained = 'timm://sequencer2d_m.in1k'
 
 _base_ = './mask_rcnn_seq2d_s_coco.py'
 # The base's init_cfg holds the S path (substituted there), so the path is set again;

@@ -5,10 +5,12 @@
 #   tools/dist_train.sh configs/mask_rcnn_seq2d_s_coco.py 8
 #   tools/dist_test.sh  configs/mask_rcnn_seq2d_s_coco.py CKPT 8   # bbox and segm mAP
 
-# The IN-1K classifier checkpoint (configs/seq2d_s_in1k.py, trained or converted from the
-# public weights with tools/model_converters/sequencer_to_mmseq.py). Its keys start with
+# The IN-1K classifier weights, by timm:// name (the public timm/sequencer2d_s.in1k weights,
+# fetched into the Hugging Face hub cache on first use and converted to the layout of the
+# configs/seq2d_s_in1k.py classifier; docs/tools.md), as the Semantic FPN / RetinaNet configs
+# take them. A checkpoint file of that classifier works the same. Its keys start with
 # "backbone.", which the prefix strips.
-pretrained = 'checkpoints/seq2d_s_in1k.pth'
+pretrained = 'timm://sequencer2d_s.in1k'
 
 _base_ = [
     './_base_/models/mask_rcnn_seq2d.py',

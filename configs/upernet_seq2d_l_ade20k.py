@@ -1,8 +1,8 @@
 # UperNet with Sequencer2D-L on ADE20K, the recipe of upernet_seq2d_s_ade20k.py.
 #   tools/dist_train.sh configs/upernet_seq2d_l_ade20k.py 8
 
-# The IN-1K classifier checkpoint (configs/seq2d_l_in1k.py; see upernet_seq2d_s_ade20k.py).
-pretrained = 'checkpoints/seq2d_l_in1k.pth'
+# The IN-1K classifier weights (timm/sequencer2d_l.in1k; see upernet_seq2d_s_ade20k.py).
+pretrained = 'timm://sequencer2d_l.in1k'
 
 _base_ = './upernet_seq2d_s_ade20k.py'
 # The base's init_cfg holds the S path (substituted there), so the path is set again;

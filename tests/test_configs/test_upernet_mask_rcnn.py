@@ -100,7 +100,7 @@ def test_upernet_recipe(arch):
     assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
     assert bb.drop_path_rate == DROP_PATH[arch]
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
-    assert f'seq2d_{arch}_in1k' in cfg.pretrained
+    assert cfg.pretrained == f'timm://sequencer2d_{arch}.in1k'  # the public weights
     # UperNet as Swin's: the same head and auxiliary head but for the input channels.
     assert head.type == 'UPerHead' and head.in_channels == [192, 384, 384, 384]
     assert head.in_index == [0, 1, 2, 3] and head.num_classes == 150
@@ -140,7 +140,7 @@ def test_mask_rcnn_recipe(arch, suffix):
     assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
     assert bb.drop_path_rate == DROP_PATH[arch]
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
-    assert f'seq2d_{arch}_in1k' in cfg.pretrained
+    assert cfg.pretrained == f'timm://sequencer2d_{arch}.in1k'  # the public weights
     assert neck.type == 'FPN' and neck.in_channels == [192, 384, 384, 384]
     assert neck.num_outs == 5 and not neck.get('add_extra_convs', False)
     roi = cfg.model.roi_head
