@@ -24,7 +24,8 @@ from helpers import REPO, TINY_ARCH, loader_options, run, subprocess_env
 timm = pytest.importorskip('timm')  # part of the pinned stack (requirements/runtime.txt)
 
 COMMIT = '3b1f5e0c9d2a7f64e8b0c1d2e3f4a5b6c7d8e9f0'  # any 40-hex revision
-S = 'timm://sequencer2d_s.in1k'
+TIMM = 'timm://'
+S = TIMM + 'sequencer2d_s.in1k'
 CONFIG = 'configs/seq2d_s_in1k.py'
 
 
@@ -59,23 +60,29 @@ def hub(tmp_path_factory):
     return SimpleNamespace(home=home, model=model, x=x, logits=logits, features=features)
 
 
-@pytest.fixture
-def offline(hub, monkeypatch):
+def offline_env(monkeypatch, hf_home):
     """Environment of a process that finds the hub cache under HF_HOME and stays offline."""
     for var in ('HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'):  # would win over HF_HOME
         monkeypatch.delenv(var, raising=False)
-    return dict(HF_HOME=hub.home, HF_HUB_OFFLINE='1')
+    return dict(HF_HOME=hf_home, HF_HUB_OFFLINE='1')
 
 
-# Three ways mmengine reads a checkpoint, in one process: the whole classifier's init_cfg,
-# the backbone's init_cfg with prefix='backbone.' (the dense and transfer configs), and
-# mmengine.runner.load_checkpoint (what Runner.load_checkpoint does with load_from).
+@pytest.fixture
+def offline(hub, monkeypatch):
+    return offline_env(monkeypatch, hub.home)
+
+
+# One process: three ways mmengine reads a checkpoint (the whole classifier's init_cfg, the
+# backbone's init_cfg with prefix='backbone.' as in the dense and transfer configs, and
+# mmengine.runner.load_checkpoint, what Runner.load_checkpoint does with load_from), then
+# mmengine's CheckpointLoader on the names given after the two paths, each error printed.
 LOAD_SCRIPT = f'''
 import sys
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
 
 cfg = Config.fromfile({CONFIG!r})  # custom_imports: mmseq, and with it the timm:// scheme
 init_default_scope(cfg.default_scope)
@@ -94,15 +101,33 @@ model = MODELS.build(cfg.model)
 load_checkpoint(model, {S!r}, map_location='cpu', strict=True)
 out['load_from'] = model.eval()(x, mode='tensor')
 torch.save(out, sys.argv[2])
+for uri in sys.argv[3:]:
+    try:
+        CheckpointLoader.load_checkpoint(uri)
+    except (FileNotFoundError, ValueError) as err:
+        print(f'{{uri}} -> {{type(err).__name__}}: {{err}}')
+    else:
+        print(f'{{uri}} -> loaded')
 '''
+M, L = 'timm://sequencer2d_m.in1k', 'timm://sequencer2d_l.in1k'
 
 
-def test_scheme_gives_timm_logits(hub, offline, tmp_path):
-    x_path, out_path = str(tmp_path / 'x.pth'), str(tmp_path / 'out.pth')
+@pytest.fixture(scope='module')
+def loaded(hub, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('loaded')
+    x_path, out_path = str(tmp / 'x.pth'), str(tmp / 'out.pth')
     torch.save(hub.x, x_path)
-    log = run([sys.executable, '-c', LOAD_SCRIPT, x_path, out_path], **offline)
-    assert 'Loads checkpoint by timm backend from path: timm://sequencer2d_s.in1k' in log
-    out = torch.load(out_path, weights_only=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        log = run([sys.executable, '-c', LOAD_SCRIPT, x_path, out_path, M, L],
+                  **offline_env(monkeypatch, hub.home))
+    errors = dict(line.split(' -> ', 1) for line in log.splitlines()
+                  if line.startswith(TIMM) and ' -> ' in line)
+    return SimpleNamespace(log=log, out=torch.load(out_path, weights_only=True), errors=errors)
+
+
+def test_scheme_gives_timm_logits(hub, loaded):
+    assert 'Loads checkpoint by timm backend from path: timm://sequencer2d_s.in1k' in loaded.log
+    out = loaded.out
     for way in ('init_cfg', 'load_from'):
         assert out[way].shape == hub.logits.shape == (2, 1000)
         assert (out[way] - hub.logits).abs().max().item() < 1e-4, way
@@ -170,27 +195,10 @@ def test_unknown_name_is_refused_naming_the_repo():
             in msg
 
 
-ERROR_SCRIPT = """
-import sys
-from mmengine.runner.checkpoint import CheckpointLoader
-import mmseq  # registers timm://
-for uri in sys.argv[1:]:
-    try:
-        CheckpointLoader.load_checkpoint(uri)
-    except (FileNotFoundError, ValueError) as err:
-        print(f'{uri} -> {type(err).__name__}: {err}')
-    else:
-        print(f'{uri} -> loaded')
-"""
-
-
-def test_missing_entry_and_foreign_file_are_named(hub, offline):
+def test_missing_entry_and_foreign_file_are_named(hub, loaded):
     """Offline: sequencer2d_m.in1k is not in the cache; sequencer2d_l.in1k holds a ResNet's
     tensors. Both errors name what was looked for and where."""
-    m, l = 'timm://sequencer2d_m.in1k', 'timm://sequencer2d_l.in1k'
-    log = run([sys.executable, '-c', ERROR_SCRIPT, m, l], **offline)
-    lines = {line.split(' -> ')[0]: line.split(' -> ')[1] for line in log.splitlines()
-             if ' -> ' in line}
+    m, l, lines = M, L, loaded.errors
     assert lines[m].startswith('FileNotFoundError: ')
     hub_dir = osp.join(hub.home, 'hub')
     for part in ('model.safetensors', 'timm/sequencer2d_m.in1k', hub_dir, 'HF_HUB_OFFLINE'):
@@ -208,14 +216,11 @@ def test_converter_refuses_weights_of_another_size(tmp_path, monkeypatch):
     import timm.models.sequencer as tseq
     home = str(tmp_path / 'hf_home')
     write_hub_entry(home, 'sequencer2d_m.in1k', tseq.Sequencer2d(**TINY_ARCH).state_dict())
-    for var in ('HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'):
-        monkeypatch.delenv(var, raising=False)
     dst = tmp_path / 'out.pth'
     proc = subprocess.run(
-        [sys.executable, 'tools/model_converters/sequencer_to_mmseq.py',
-         'timm://sequencer2d_m.in1k', str(dst)],
+        [sys.executable, 'tools/model_converters/sequencer_to_mmseq.py', M, str(dst)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-        env=dict(subprocess_env(), HF_HOME=home, HF_HUB_OFFLINE='1'))
+        env=dict(subprocess_env(), **offline_env(monkeypatch, home)))
     assert proc.returncode != 0
     assert "ValueError: timm://sequencer2d_m.in1k" in proc.stderr
     assert "'layers': [1, 1, 1, 1]" in proc.stderr and "'layers': [4, 3, 14, 3]" in proc.stderr
