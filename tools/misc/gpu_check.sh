@@ -316,7 +316,7 @@ except OSError:
     pass
 for b in bench:
     rows.append(['benchmark', ' '.join(str(b.get(k, '')) for k in ('model', 'mode', 'size', 'batch')),
-                 'ok', b.get('img_per_s', b.get('throughput', '')), json.dumps(b)])
+                 b.get('status', 'ok'), b.get('img_per_s', ''), json.dumps(b)])
 
 buf = io.StringIO()
 w = csv.writer(buf)
