@@ -21,7 +21,7 @@
 # Without a GPU it says so, skips the GPU steps and still writes the report.
 # Environment: PYTHON (default python3), GPU_CHECK_VENV (default OUT_DIR/venv),
 # GPU_CHECK_BUDGET_S, per-step limits in seconds GPU_CHECK_INSTALL_S (120), GPU_CHECK_BUILD_S
-# (330), GPU_CHECK_BENCH_S (100), GPU_CHECK_TESTS_S (120, each pytest run), GPU_CHECK_TESTS
+# (360), GPU_CHECK_BENCH_S (100), GPU_CHECK_TESTS_S (120, each pytest run), GPU_CHECK_TESTS
 # (pytest folder, default tests/test_cuda), MAX_JOBS (mmcv's build: cores - 2).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -165,7 +165,7 @@ fi
 build_pid=""
 t_build=$SECONDS
 if [[ "$cuda" == True ]]; then
-  build_limit="$(limit "${GPU_CHECK_BUILD_S:-330}")"
+  build_limit="$(limit "${GPU_CHECK_BUILD_S:-360}")"
   # MAX_JOBS: all cores but two, which the benchmark and the tests meanwhile need.
   ( MMSEQ_VENV="$venv" MMSEQ_MMCV_SRC="$sdist" MMSEQ_MMCV_WHEELS="$out/mmcv-wheels" MMSEQ_CUDA=1 \
       MAX_JOBS="${MAX_JOBS:-$(( $(nproc) > 4 ? $(nproc) - 2 : $(nproc) ))}" timeout "$build_limit" \
