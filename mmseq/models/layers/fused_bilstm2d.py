@@ -15,14 +15,22 @@ What it changes against four ``nn.LSTM`` calls:
   recurrent gradients step by step (C++ too) and the input/weight gradients afterwards as
   whole-map GEMMs.
 
+Under ``torch.compile`` the projection and the step loops are one registered operator,
+``torch.ops.mmseq.lstm2d_steps`` (and ``lstm2d_steps_backward`` for the gate gradients), with
+a fake kernel that gives the compiler the output shapes and an autograd formula, so the
+compiler traces the whole model as one graph and compiles the input/weight gradient GEMMs of
+the backward itself. Eager calls keep a plain ``torch.autograd.Function`` around the same
+kernels (the operator's dispatch costs a little per call; docs/benchmark.md).
+
 Wherever the compiled loops do not apply (they are not built, ``MMSEQ_LSTM2D_EXT=0``, a dtype
-other than float32, CUDA with cuDNN's persistent LSTM kernels, autocast, tracing) the module
-runs the reference ``nn.LSTM`` path on the very same parameters; it is always safe to select.
+other than float32, a device other than the CPU, autocast, tracing) the module runs the
+reference ``nn.LSTM`` path on the very same parameters; it is always safe to select (under
+``torch.compile`` that path breaks the graph at every ``nn.LSTM``, as Dynamo does for RNNs).
 Only ``rnn_type='lstm'`` is fused; ``select_impl`` routes GRU/RNN to the reference.
 Measurements: docs/benchmark.md.
 """
 import threading
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -59,61 +67,182 @@ def _gate_scratch(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
     return buf[:rows * cols].view(rows, cols)
 
 
+def _loops() -> object:
+    ext = lstm2d_ext.load()
+    if ext is None:
+        raise RuntimeError('mmseq::lstm2d_steps needs the BiLSTM2D C++ step loops, which are '
+                           'not available (not built, or MMSEQ_LSTM2D_EXT=0)')
+    return ext
+
+
+def _steps_forward(ext, x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor,
+                   w_hh: torch.Tensor, orient: List[int], reverse: List[int],
+                   save: bool) -> List[torch.Tensor]:
+    """The projection into the scratch buffer and the C++ forward loops: [out, *saved]."""
+    # x: (B, H, W, C) contiguous; w_ih: (ndir*4D, C); bias: (ndir*4D,); w_hh: (ndir, 4D, D).
+    B, H, W, C = x.shape
+    ndir, four_d, _ = w_hh.shape
+    gates5 = _gate_scratch(B * H * W, ndir * four_d, x)
+    torch.mm(x.reshape(-1, C), w_ih.t(), out=gates5)
+    gates5 = gates5.view(B, H, W, ndir, four_d)
+    # the C++ loop adds the bias itself
+    return ext.forward(gates5, bias.contiguous(), w_hh.transpose(1, 2).contiguous(),
+                       orient, reverse, save)
+
+
+def _saved_shapes(B: int, H: int, W: int, D: int,
+                  orient: List[int]) -> List[Tuple[int, ...]]:
+    """Shapes of what the C++ forward saves: per group of directions that share a sequence
+    length (all of them when H == W, else one group per orientation present) the activated
+    gates (L, k, rows, 4D) and the cell states (L, k, rows, D)."""
+    if H == W:
+        groups = [(H, len(orient), B * W)]
+    else:
+        groups = [(H if o == 0 else W, orient.count(o), B * W if o == 0 else B * H)
+                  for o in (0, 1) if o in orient]
+    shapes = []
+    for length, k, rows in groups:
+        shapes += [(length, k, rows, 4 * D), (length, k, rows, D)]
+    return shapes
+
+
+def _input_and_weight_grads(dgates: torch.Tensor, x: torch.Tensor, w_ih: torch.Tensor,
+                            w_hh: torch.Tensor, out: torch.Tensor, orient: List[int],
+                            reverse: List[int], needs: Sequence[bool]
+                            ) -> Tuple[Optional[torch.Tensor], ...]:
+    """Gradients of x, w_ih, the folded bias and w_hh from the gate gradients, as whole-map
+    GEMMs (None where ``needs`` says no)."""
+    B, H, W, C = x.shape
+    ndir, four_d, D = w_hh.shape
+    dg2d = dgates.view(-1, ndir * four_d)
+    grad_x = grad_w_ih = grad_b = grad_w_hh = None
+    if needs[0]:
+        grad_x = torch.mm(dg2d, w_ih).view(B, H, W, C)
+    if needs[1]:
+        grad_w_ih = torch.mm(dg2d.t(), x.reshape(-1, C))
+    if needs[2]:
+        grad_b = dg2d.sum(0)
+    if needs[3]:
+        # dW_hh[k] = sum_t dgates_t^T h_{t-1} over the whole map at once: direction k's
+        # gate gradients are a strided 2-D view (no copy); h_{t-1} is its output shifted
+        # one step along its time axis, with zeros at the first step.
+        out5 = out.view(B, H, W, ndir, D)
+        grad_w_hh = w_hh.new_empty(w_hh.shape)
+        for s, (orient_s, reverse_s) in enumerate(zip(orient, reverse)):
+            dim = 1 if orient_s == 0 else 2
+            h_prev = out5.new_empty(B, H, W, D)
+            first, rest = (-1, slice(0, -1)) if reverse_s else (0, slice(1, None))
+            src = slice(1, None) if reverse_s else slice(0, -1)
+            h_prev.select(dim, first).zero_()
+            h_prev[(slice(None),) * dim + (rest,)] = \
+                out5[(slice(None),) * dim + (src,)].select(-2, s)
+            grad_w_hh[s] = torch.mm(dgates[:, :, :, s].reshape(-1, four_d).t(),
+                                    h_prev.view(-1, D))
+    return grad_x, grad_w_ih, grad_b, grad_w_hh
+
+
 class _FusedLSTM2DFunction(torch.autograd.Function):
-    """out[b, y, x, k*D:(k+1)*D] = hidden state of direction k at that token."""
+    """out[b, y, x, k*D:(k+1)*D] = hidden state of direction k at that token (eager calls)."""
 
     @staticmethod
     def forward(ctx, x, w_ih, bias, w_hh, dirs, ext):
-        # x: (B, H, W, C); w_ih: (ndir*4D, C); bias: (ndir*4D,); w_hh: (ndir, 4D, D).
-        B, H, W, C = x.shape
-        ndir, four_d, _ = w_hh.shape
+        orient, reverse = _ext_dirs(dirs)
         save = any(ctx.needs_input_grad[:4])
-        gates5 = _gate_scratch(B * H * W, ndir * four_d, x)
-        torch.mm(x.reshape(-1, C), w_ih.t(), out=gates5)
-        gates5 = gates5.view(B, H, W, ndir, four_d)
-        # the C++ loop adds the bias itself
-        out, *saved = ext.forward(gates5, bias, w_hh.transpose(1, 2).contiguous(),
-                                  *_ext_dirs(dirs), save)
+        out, *saved = _steps_forward(ext, x, w_ih, bias, w_hh, orient, reverse, save)
         if save:
             ctx.save_for_backward(x, w_ih, w_hh, out, *saved)
-            ctx.dirs, ctx.ext = dirs, ext
+            ctx.dirs, ctx.ext = (orient, reverse), ext
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         x, w_ih, w_hh, out, *saved = ctx.saved_tensors
-        dirs = ctx.dirs
-        B, H, W, C = x.shape
-        ndir, four_d, D = w_hh.shape
-        grad_out = grad_out.contiguous()
-        dgates = ctx.ext.backward(grad_out, w_hh.contiguous(), saved, *_ext_dirs(dirs))
+        orient, reverse = ctx.dirs
+        dgates = ctx.ext.backward(grad_out.contiguous(), w_hh.contiguous(), saved, orient,
+                                  reverse)
+        grads = _input_and_weight_grads(dgates, x, w_ih, w_hh, out, orient, reverse,
+                                        ctx.needs_input_grad[:4])
+        return (*grads, None, None)
 
-        dg2d = dgates.view(-1, ndir * four_d)
-        grad_x = grad_w_ih = grad_b = grad_w_hh = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.mm(dg2d, w_ih).view(B, H, W, C)
-        if ctx.needs_input_grad[1]:
-            grad_w_ih = torch.mm(dg2d.t(), x.reshape(-1, C))
-        if ctx.needs_input_grad[2]:
-            grad_b = dg2d.sum(0)
-        if ctx.needs_input_grad[3]:
-            # dW_hh[k] = sum_t dgates_t^T h_{t-1} over the whole map at once: direction k's
-            # gate gradients are a strided 2-D view (no copy); h_{t-1} is its output shifted
-            # one step along its time axis, with zeros at the first step.
-            out5 = out.view(B, H, W, ndir, D)
-            grad_w_hh = w_hh.new_empty(w_hh.shape)
-            for s, (orient, reverse) in enumerate(dirs):
-                dim = 1 if orient == 'v' else 2
-                h_prev = out5.new_empty(B, H, W, D)
-                first, rest = (-1, slice(0, -1)) if reverse else (0, slice(1, None))
-                src = slice(1, None) if reverse else slice(0, -1)
-                h_prev.select(dim, first).zero_()
-                h_prev[(slice(None),) * dim + (rest,)] = \
-                    out5[(slice(None),) * dim + (src,)].select(-2, s)
-                grad_w_hh[s] = torch.mm(dgates[:, :, :, s].reshape(-1, four_d).t(),
-                                        h_prev.view(-1, D))
-        return grad_x, grad_w_ih, grad_b, grad_w_hh, None, None
+
+# ----------------------------------------------------------------- the registered operators
+# The same kernels as registered operators, for torch.compile: the compiler sees an opaque
+# call with known output shapes (the fake kernels) and a backward made of another opaque
+# call (the C++ gate gradients) and plain GEMMs, which it compiles. The scratch buffer is
+# used inside the real kernel only; the compiler never sees it.
+@torch.library.custom_op('mmseq::lstm2d_steps', mutates_args=(), device_types='cpu')
+def lstm2d_steps(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor, w_hh: torch.Tensor,
+                 orient: List[int], reverse: List[int],
+                 save: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+    """Hidden states (B, H, W, ndir*D) of all directions of a float32 channels-last map
+    and, when ``save``, what the backward needs (see ``_saved_shapes``). ``orient``: 0 for a
+    vertical direction, 1 for a horizontal one; ``reverse``: 0/1 per direction."""
+    out, *saved = _steps_forward(_loops(), x.contiguous(), w_ih, bias, w_hh, orient, reverse,
+                                 save)
+    return out, saved
+
+
+@lstm2d_steps.register_fake
+def _lstm2d_steps_fake(x, w_ih, bias, w_hh, orient, reverse, save):
+    B, H, W, _ = x.shape
+    ndir, _, D = w_hh.shape
+    torch._check(len(orient) == ndir and len(reverse) == ndir,
+                 lambda: 'one orientation and one reverse flag per direction')
+    saved = [x.new_empty(shape) for shape in _saved_shapes(B, H, W, D, orient)] if save else []
+    return x.new_empty(B, H, W, ndir * D), saved
+
+
+@torch.library.custom_op('mmseq::lstm2d_steps_backward', mutates_args=(), device_types='cpu')
+def lstm2d_steps_backward(grad_out: torch.Tensor, w_hh: torch.Tensor,
+                          saved: List[torch.Tensor], orient: List[int],
+                          reverse: List[int]) -> torch.Tensor:
+    """Gradients (B, H, W, ndir, 4D) of the gate pre-activations from the output gradient
+    and what ``lstm2d_steps`` saved."""
+    return _loops().backward(grad_out.contiguous(), w_hh.contiguous(), list(saved), orient,
+                             reverse)
+
+
+@lstm2d_steps_backward.register_fake
+def _lstm2d_steps_backward_fake(grad_out, w_hh, saved, orient, reverse):
+    B, H, W, _ = grad_out.shape
+    ndir, four_d, _ = w_hh.shape
+    return grad_out.new_empty(B, H, W, ndir, four_d)
+
+
+def _setup_context(ctx, inputs, output):
+    x, w_ih, _, w_hh, orient, reverse, save = inputs
+    out, saved = output
+    if save:
+        ctx.save_for_backward(x, w_ih, w_hh, out, *saved)
+    # the saved tensors are outputs only to reach the backward: no gradient flows into them,
+    # and none is zero-filled for them (they are as large as the gates)
+    ctx.mark_non_differentiable(*saved)
+    ctx.set_materialize_grads(False)
+    ctx.save, ctx.dirs = save, (orient, reverse)
+
+
+def _backward(ctx, grad_out, _grad_saved):
+    if not ctx.save:
+        raise RuntimeError('mmseq::lstm2d_steps was called with save=False: nothing to '
+                           'differentiate with')
+    if grad_out is None:  # the hidden states were not used
+        return (None,) * 7
+    x, w_ih, w_hh, out, *saved = ctx.saved_tensors
+    orient, reverse = ctx.dirs
+    dgates = lstm2d_steps_backward(grad_out, w_hh, saved, orient, reverse)
+    grads = _input_and_weight_grads(dgates, x, w_ih, w_hh, out, orient, reverse,
+                                    ctx.needs_input_grad[:4])
+    return (*grads, None, None, None)
+
+
+lstm2d_steps.register_autograd(_backward, setup_context=_setup_context)
+
+
+@torch.compiler.assume_constant_result
+def _loops_built() -> bool:
+    # Read once per compilation, as a constant: Dynamo need not trace the loader.
+    return lstm2d_ext.load() is not None
 
 
 @MODELS.register_module()
@@ -144,31 +273,63 @@ class FusedBiLSTM2D(BiLSTM2D):
                 dirs.append((orient, reverse))
                 self._param_names.append((prefix, '_reverse' if reverse else ''))
         self.dirs = tuple(dirs)
+        self._orient, self._reverse = _ext_dirs(self.dirs)
+        self._bind_rnn_params()
+
+    def _bind_rnn_params(self) -> None:
+        # The nn.LSTMs' own parameter dicts (live: a parameter set or loaded later is there
+        # too), read by _fused_params: Dynamo graph-breaks on touching an nn.LSTM module,
+        # not on its parameters reached this way.
+        self.__dict__['_rnn_params'] = {
+            name: self._modules[name]._parameters for name in ('rnn_v', 'rnn_h')
+            if self._modules.get(name) is not None}
+
+    def __setattr__(self, name, value):
+        super().__setattr__(name, value)
+        if name in ('rnn_v', 'rnn_h') and '_rnn_params' in self.__dict__:
+            self._bind_rnn_params()  # a replaced nn.LSTM
 
     def _fused_params(self):
         """All directions' weights concatenated (nn.LSTM's gate order) and the two biases
         summed: (ndir*4D, C), (ndir*4D,), (ndir, 4D, D)."""
         w_ih, bias, w_hh = [], [], []
         for prefix, suffix in self._param_names:
-            rnn = getattr(self, prefix)
-            w_ih.append(getattr(rnn, 'weight_ih_l0' + suffix))
-            w_hh.append(getattr(rnn, 'weight_hh_l0' + suffix))
-            bias.append(getattr(rnn, 'bias_ih_l0' + suffix) + getattr(rnn, 'bias_hh_l0' + suffix))
+            params = self._rnn_params[prefix]
+            w_ih.append(params['weight_ih_l0' + suffix])
+            w_hh.append(params['weight_hh_l0' + suffix])
+            bias.append(params['bias_ih_l0' + suffix] + params['bias_hh_l0' + suffix])
         # cat/stack only: their backward is views (an index's would be a scatter).
         return torch.cat(w_ih), torch.cat(bias), torch.stack(w_hh)
+
+    def _hidden_states(self, x: torch.Tensor) -> Optional[torch.Tensor]:
+        """The (B, H, W, ndir*D) hidden states from the step loops, or None where they do not
+        apply (then the reference path runs)."""
+        if (x.device.type != 'cpu' or x.dtype != torch.float32
+                or torch.is_autocast_enabled(x.device.type)
+                or torch.jit.is_tracing() or torch.jit.is_scripting()):
+            # nn.LSTM (cuDNN on CUDA; autocast's dtype policy; a graph exporters understand)
+            return None
+        if torch.compiler.is_compiling():
+            if not _loops_built():
+                return None
+            w_ih, bias, w_hh = self._fused_params()
+            save = torch.is_grad_enabled() and any(
+                t.requires_grad for t in (x, w_ih, bias, w_hh))
+            return lstm2d_steps(x.contiguous(), w_ih, bias, w_hh, self._orient,
+                                self._reverse, save)[0]
+        ext = lstm2d_ext.load()
+        if ext is None:
+            return None
+        w_ih, bias, w_hh = self._fused_params()
+        return _FusedLSTM2DFunction.apply(x.contiguous(), w_ih, bias, w_hh, self.dirs, ext)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[-1] != self.dim:
             raise ValueError(f'Expected a (B, H, W, {self.dim}) input, got {tuple(x.shape)}')
-        ext = lstm2d_ext.load()
-        if (ext is None or x.device.type != 'cpu' or x.dtype != torch.float32
-                or torch.is_autocast_enabled(x.device.type)
-                or torch.jit.is_tracing() or torch.jit.is_scripting()):
-            # nn.LSTM (cuDNN on CUDA; autocast's dtype policy; a graph exporters understand)
-            # on the same parameters
+        out = self._hidden_states(x)
+        if out is None:
+            # the reference nn.LSTM path on the same parameters
             return super().forward(x)
-        w_ih, bias, w_hh = self._fused_params()
-        out = _FusedLSTM2DFunction.apply(x.contiguous(), w_ih, bias, w_hh, self.dirs, ext)
         if self.union == 'add':
             half = out.shape[-1] // 2
             out = out[..., :half] + out[..., half:]

@@ -54,7 +54,8 @@ class Mlp(nn.Module):
         h = self.fc1(x)
         g = self.drop(self.act(h))
         if not (self.recompute_act and torch.is_grad_enabled() and g.requires_grad
-                and isinstance(self.drop, nn.Identity) and not torch.jit.is_tracing()):
+                and isinstance(self.drop, nn.Identity) and not torch.jit.is_tracing()
+                and not torch.compiler.is_compiling()):
             return self.drop(self.fc2(g))
         saved = _RecomputedGelu(self.act, h, g)
         with torch.autograd.graph.saved_tensors_hooks(saved.pack, saved.unpack):
