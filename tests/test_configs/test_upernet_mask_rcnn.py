@@ -444,3 +444,20 @@ def test_no_decay_exactly_on_backbone_norms(config, wd):
     assert len(norms) == 2 * (2 * 4 + 4)  # norm1/norm2 of 4 blocks + 4 output norms, w and b
     assert {n for n, d in decay.items() if d == 0} == norms
     assert {d for n, d in decay.items() if n not in norms} == {wd}
+
+
+# ---------------------------------------------------------------- parameter counts
+
+@pytest.mark.parametrize('family,expected', [
+    ('upernet', dict(backbone=27268608, decode_head=29088918, auxiliary_head=923798)),
+    ('mask_rcnn', dict(backbone=27268608, neck=2705408, rpn_head=593935, roi_head=16949985)),
+])
+def test_s_parameter_counts(family, expected):
+    """The S models' parameters, part by part, as docs/dense_prediction.md states them (M and
+    L differ only in the backbone: test_m_l_are_s_with_another_backbone)."""
+    cfg = upernet_cfg() if family == 'upernet' else mask_rcnn_cfg()
+    model = init_model(cfg)
+    parts = {name: sum(p.numel() for p in child.parameters())
+             for name, child in model.named_children() if name != 'data_preprocessor'}
+    assert parts == expected
+    assert sum(p.numel() for p in model.parameters()) == sum(expected.values())
