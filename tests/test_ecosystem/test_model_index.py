@@ -2,18 +2,20 @@
 
 - After ``import mmseq.models`` mmpretrain's own APIs know ``sequencer2d-{s,m,l}_3rdparty_in1k``
   (model-index.yml -> configs/metafile.yml): ``list_models``, ``get_model`` (the parameter
-  count and, for S, the FLOPs of tools/analysis/get_flops.py equal the metafile's),
-  ``get_model(name, pretrained=<checkpoint>)`` and ``ImageClassificationInferencer(name)`` on
-  a generated image, through the packaged config and its test pipeline.
+  count and, for S, the FLOPs of tools/analysis/get_flops.py equal the metafile's), and
+  ``ImageClassificationInferencer(name, pretrained=<checkpoint>)`` on a generated image,
+  through the packaged config and its test pipeline.
 - A wheel built from this checkout (``pip wheel``, without the C++ step loops) carries the
   configs, tools and model index under ``mmseq/.mim/``. Installed into a folder of its own
   (``pip install --target``) and put first on ``PYTHONPATH``, it is the mmseq of a fresh
-  process: ``custom_imports=['mmseq.models']`` registers the installed copy's index, and
+  process: ``custom_imports=['mmseq.models']`` registers the installed copy's index;
+  ``get_model(name, pretrained=True)`` loads the metafile's ``timm://`` weights from an
+  offline Hugging Face cache written here (random timm weights: the logits must be timm's);
   ``mim train mmseq seq2d_s_in1k.py`` / ``mim test mmseq seq2d_s_in1k.py --checkpoint ...``
   find that config and the installed ``.mim/tools`` and run them on generated ImageNet data
   (the real S config, shrunk with the tiny arch on the command line).
 
-No network: the metafile's ``Weights`` (``timm://...``) are not downloaded here.
+No network: the hub cache is local and the processes that read it are offline.
 """
 import os
 import os.path as osp
@@ -163,10 +165,12 @@ def installed(tmp_path_factory):
     return wheel, str(root / 'site'), str(root / 'imagenet')
 
 
-def _run_installed(args, site, cwd):
+def _run_installed(args, site, cwd, **env):
     """``python ARGS`` with the installed wheel first on the path (not the checkout)."""
     env = dict(os.environ, PYTHONPATH=site, MMSEQ_LSTM2D_EXT='0', OMP_NUM_THREADS='1',
-               PYTHONWARNINGS='ignore')
+               PYTHONWARNINGS='ignore', **env)
+    for var in ('HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'):  # would win over HF_HOME
+        env.pop(var, None)
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
     output = proc.stdout + proc.stderr
@@ -187,18 +191,63 @@ def test_wheel_ships_configs_tools_and_model_index(installed):
         assert not any('__pycache__' in n for n in names if n.startswith('mmseq/.mim/'))
 
 
-def test_installed_wheel_registers_its_own_index(installed, tmp_path):
+def _write_hub_cache(hf_home, name, tensors):
+    """huggingface_hub's cache layout of the repo ``timm/<name>`` at revision main (what
+    ``hf_hub_download`` leaves behind), for an offline process."""
+    from safetensors.torch import save_file
+    repo = osp.join(hf_home, 'hub', f'models--timm--{name}')
+    commit = '0123456789abcdef0123456789abcdef01234567'
+    os.makedirs(osp.join(repo, 'snapshots', commit))
+    os.makedirs(osp.join(repo, 'refs'))
+    save_file({k: v.contiguous() for k, v in tensors.items()},
+              osp.join(repo, 'snapshots', commit, 'model.safetensors'))
+    with open(osp.join(repo, 'refs', 'main'), 'w') as f:
+        f.write(commit)
+
+
+# A fresh process on the installed wheel: the names come from its own index through
+# custom_imports, and get_model(name, pretrained=True) reads the metafile's timm:// weights.
+INSTALLED_SCRIPT = """
+import sys
+import torch
+from mmengine.utils import import_modules_from_strings
+import_modules_from_strings(['mmseq.models'])  # what custom_imports does
+import mmseq
+from mmpretrain import get_model
+from mmpretrain.apis import ModelHub
+print('package', mmseq.__file__)
+print('config', ModelHub.get('sequencer2d-l_3rdparty_in1k').config.filename)
+model = get_model('sequencer2d-s_3rdparty_in1k', pretrained=True)
+x, expected = torch.load(sys.argv[1], weights_only=True)
+with torch.no_grad():
+    logits = model(x, mode='tensor')
+print('max abs diff', (logits - expected).abs().max().item())
+"""
+
+
+def test_installed_wheel_by_name(installed, tmp_path):
+    """The installed copy registers its own index, and its S loads timm's weights by name
+    (``pretrained=True``) from an offline hub cache: the logits are timm's."""
+    import timm
     _, site, _ = installed
-    script = (
-        'from mmengine.utils import import_modules_from_strings\n'
-        "import_modules_from_strings(['mmseq.models'])  # what custom_imports does\n"
-        'import mmseq\n'
-        'from mmpretrain.apis import ModelHub\n'
-        "print('package', mmseq.__file__)\n"
-        "print('config', ModelHub.get('sequencer2d-l_3rdparty_in1k').config.filename)\n")
-    out = _run_installed(['-c', script], site, str(tmp_path))
+    torch.manual_seed(0)
+    reference = timm.create_model('sequencer2d_s', pretrained=False).eval()
+    # timm zero-initialises the classifier: random weights, so the logits say something
+    torch.nn.init.normal_(reference.head.fc.weight, std=0.02)
+    torch.nn.init.normal_(reference.head.fc.bias, std=0.02)
+    hf_home = str(tmp_path / 'hf_home')
+    _write_hub_cache(hf_home, 'sequencer2d_s.in1k', reference.state_dict())
+    x = torch.randn(2, 3, 56, 56)  # a multiple of 14: timm (no padding) sees the same pixels
+    with torch.no_grad():
+        torch.save((x, reference(x)), str(tmp_path / 'x.pth'))
+
+    out = _run_installed(['-c', INSTALLED_SCRIPT, str(tmp_path / 'x.pth')], site,
+                         str(tmp_path), HF_HOME=hf_home, HF_HUB_OFFLINE='1')
     assert f'package {osp.join(site, "mmseq", "__init__.py")}' in out
     assert f'config {osp.join(site, "mmseq", ".mim", "configs", "seq2d_l_in1k.py")}' in out
+    assert 'Loads checkpoint by timm backend from path: timm://sequencer2d_s.in1k' in out
+    (diff, ) = re.findall(r'max abs diff ([0-9.e+-]+)', out)
+    assert float(diff) < 1e-4
 
 
 def test_mim_train_and_test(installed, tmp_path):
