@@ -66,6 +66,21 @@ def test_list_models_and_metainfo():
     assert tops == dict(s=82.3, m=82.8, l=83.4)
 
 
+def test_register_model_index_once_and_errors(tmp_path):
+    from mmseq.models.model_index import MODEL_INDEX, register_model_index
+    register_model_index(MODEL_INDEX)  # registered on import already: nothing happens
+    with pytest.raises(FileNotFoundError, match='model index not found'):
+        register_model_index(str(tmp_path / 'model-index.yml'))
+    # another index naming one of mmseq's models: ModelHub refuses the second one
+    (tmp_path / 'model-index.yml').write_text('Import:\n  - metafile.yml\n')
+    (tmp_path / 'metafile.yml').write_text(
+        f'Models:\n  - Name: {NAMES["s"]}\n    Config: seq2d_s_in1k.py\n')
+    with pytest.raises(ValueError, match='conflict'):
+        register_model_index(str(tmp_path / 'model-index.yml'))
+    assert _hub(NAMES['s']).config.filename.endswith(osp.join('.mim', 'configs',
+                                                              'seq2d_s_in1k.py'))
+
+
 @pytest.mark.parametrize('arch', ARCHS)
 def test_get_model_matches_metafile(arch):
     from mmpretrain import get_model
