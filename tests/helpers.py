@@ -304,12 +304,11 @@ def subprocess_env() -> dict:
 
 def run(cmd, timeout=300, cuda=False, **env):
     """Run a tool from the repo root with one thread per process; fail with its output.
-    Without ``cuda`` the GPUs are hidden (``CUDA_VISIBLE_DEVICES=''``): the CPU suite's jobs
-    (e.g. 2 gloo processes) then run on the CPU on a GPU machine too."""
-    full_env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable,
-                    PORT=str(free_port()), **{k: str(v) for k, v in env.items()})
-    if not cuda:
-        full_env['CUDA_VISIBLE_DEVICES'] = ''
+    Without ``cuda`` the GPUs are hidden (``CUDA_VISIBLE_DEVICES=''``, unless ``env`` sets it):
+    the CPU suite's jobs (e.g. 2 gloo processes) then run on the CPU on a GPU machine too."""
+    full_env = {**os.environ, **({} if cuda else dict(CUDA_VISIBLE_DEVICES='')),
+                'OMP_NUM_THREADS': '1', 'PYTHON': sys.executable, 'PORT': str(free_port()),
+                **{k: str(v) for k, v in env.items()}}
     proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
     output = proc.stdout + proc.stderr
