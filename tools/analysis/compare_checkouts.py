@@ -28,7 +28,10 @@ MODEL, BASELINE = 'seq2d-s-fused', 'timm-seq2d-s'
 
 
 def run_benchmark(checkout: str, args, out_dir: str) -> dict:
-    cmd = [sys.executable, osp.join(checkout, 'tools', 'analysis', 'benchmark.py'),
+    # One harness for both checkouts (by default the other checkout's benchmark.py, which this
+    # checkout's code must still run under): a harness change must not read as a speed change.
+    harness = osp.abspath(args.base) if args.harness == 'base' else HERE
+    cmd = [sys.executable, osp.join(harness, 'tools', 'analysis', 'benchmark.py'),
            '--models', MODEL, BASELINE, '--settings', *args.settings, '--modes', *args.modes,
            '--repeats', str(args.inner_repeats), '--out-dir', out_dir]
     if args.threads:
@@ -78,6 +81,8 @@ def main(argv=None):
     parser.add_argument('--inner-repeats', type=int, default=3,
                         help='timed steps per case in each benchmark process (their median)')
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--harness', choices=['base', 'this'], default='base',
+                        help="whose tools/analysis/benchmark.py times both checkouts")
     args = parser.parse_args(argv)
     base = osp.abspath(args.base)
     ratios = {}
