@@ -2,28 +2,16 @@
 # auxiliary head, 56 px crops (the test scale 140x56, and its multi-scale ratios for --tta), no
 # worker processes; data from tools/misc/make_synthetic_data.py ade20k (set data_root with
 # --cfg-options).
-_base_ = ['../../configs/upernet_seq2d_s_ade20k.py', './_tiny_backbone.py']
+_base_ = ['../../configs/upernet_seq2d_s_ade20k.py', './_tiny_backbone.py',
+          './_tiny_ade20k_data.py']
 
 data_root = 'data/tiny/ade/ADEChallengeData2016'
 model = dict(
     backbone={{_base_.tiny_backbone}},
     decode_head=dict(in_channels=[16, 32, 32, 32], channels=16),
     auxiliary_head=dict(in_channels=32, channels=8))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(140, 56), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=(56, 56), cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(140, 56), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs'),
-]
+train_pipeline = {{_base_.tiny_ade_train_pipeline}}
+test_pipeline = {{_base_.tiny_ade_test_pipeline}}
 # The base's multi-scale test (its ratios, flip) around the tiny test scale.
 test_scale = (140, 56)
 tta_pipeline = [
