@@ -8,12 +8,16 @@ from mmengine.registry import Registry
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='mmseq', locations=['mmseq.models'])
 
-# Engine parts (mixed-precision optim wrapper, atomic checkpoint hook). Children of mmengine's
-# roots too, so ``type='mmseq.AutocastOptimWrapper'`` resolves from any OpenMMLab scope once
+# Engine parts (mixed-precision optim wrapper, its compilable constructor, atomic checkpoint
+# hook). Children of mmengine's roots too, so ``type='mmseq.AutocastOptimWrapper'`` resolves from any OpenMMLab scope once
 # ``mmseq.engine`` is imported (``custom_imports``).
 from mmengine.registry import HOOKS as MMENGINE_HOOKS  # noqa: E402
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_CONSTRUCTORS  # noqa: E402
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS  # noqa: E402
 
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmseq',
                           locations=['mmseq.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
+                                      parent=MMENGINE_CONSTRUCTORS, scope='mmseq',
+                                      locations=['mmseq.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmseq', locations=['mmseq.engine'])

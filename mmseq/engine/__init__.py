@@ -1,7 +1,9 @@
-"""Training-engine parts registered for configs: bf16 autocast on any device and a
-CheckpointHook that never leaves a half-written checkpoint behind. :mod:`mmseq.engine.runner`
-turns the training and testing tools' command lines into a Runner."""
+"""Training-engine parts registered for configs: bf16 autocast on any device, an optimizer
+constructor torch.compile can trace, and a CheckpointHook that never leaves a half-written
+checkpoint behind. :mod:`mmseq.engine.runner` turns the training and testing tools' command
+lines into a Runner."""
 from .checkpoint_hook import AtomicCheckpointHook
+from .optim_constructor import CompilableOptimWrapperConstructor
 from .optim_wrapper import AutocastOptimWrapper
 
-__all__ = ['AtomicCheckpointHook', 'AutocastOptimWrapper']
+__all__ = ['AtomicCheckpointHook', 'AutocastOptimWrapper', 'CompilableOptimWrapperConstructor']

@@ -40,6 +40,7 @@ test_dataloader = val_dataloader
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
+    constructor={{_base_.optim_wrapper.constructor}},
     optimizer={{_base_.optim_wrapper.optimizer}},
     paramwise_cfg={{_base_.optim_wrapper.paramwise_cfg}})
 train_cfg = dict(max_epochs=1, val_interval=1)

@@ -152,13 +152,60 @@ def test_compiled_matches_eager():
     assert not counters['graph_break'], dict(counters['graph_break'])
 
 
-@pytest.mark.slow  # inductor compiles the data preprocessor, model and SGD step: minutes
+@pytest.mark.parametrize('bidirectional', [True, False])
+def test_lstm_from_params_is_nn_lstm(bidirectional):
+    """The aten call the compiled fallback makes equals the nn.LSTM module: outputs and the
+    gradients of the input and of every parameter."""
+    from mmseq.models.layers.bilstm2d import LSTMFromParams
+    torch.manual_seed(0)
+    rnn = torch.nn.LSTM(6, 3, batch_first=True, bidirectional=bidirectional)
+    seq = torch.randn(4, 5, 6, requires_grad=True)
+    ref = rnn(seq)[0]
+    got = LSTMFromParams(rnn._parameters, bidirectional, training=True)(seq)[0]
+    torch.testing.assert_close(got, ref, atol=0, rtol=0)
+    grad = torch.randn_like(ref)
+    inputs = [seq, *rnn.parameters()]
+    for g, g_ref in zip(torch.autograd.grad(got, inputs, grad),
+                        torch.autograd.grad(ref, inputs, grad), strict=True):
+        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize('case', ['float64', 'cpu-bf16-autocast'])
+def test_fallback_path_is_one_graph(case):
+    """Where the C++ loops do not apply (here a float64 model and CPU bf16 autocast; on CUDA
+    always), the fused mixer's nn.LSTM fallback is traced as nn.LSTM's aten operator: one
+    graph, no break at the LSTM modules; compiled (AOTAutograd) it gives eager's values."""
+    torch.manual_seed(0)
+    dtype = torch.float64 if case == 'float64' else torch.float32
+    model = Sequencer2D(TINY_ARCH, out_indices=(0, 1, 2, 3)).to(dtype).train()
+    x = torch.randn(2, 3, 42, 56, dtype=dtype)
+
+    def loss(inp):
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=case != 'float64'):
+            return sum(out.float().square().mean() for out in model(inp))
+
+    report = torch._dynamo.explain(loss)(x)
+    assert (report.graph_count, report.graph_break_count) == (1, 0), report.break_reasons
+    lstm_calls = sum(node.target is torch.lstm for g in report.graphs for node in g.graph.nodes)
+    assert lstm_calls == 2 * sum(TINY_ARCH['layers'])  # a vertical and a horizontal scan each
+    assert _op_calls(report.graphs) == 0
+    if case == 'float64':
+        torch._dynamo.reset()
+        params = list(model.parameters())
+        ref = torch.autograd.grad(loss(x), params)
+        got = torch.autograd.grad(torch.compile(loss, backend='aot_eager')(x), params)
+        for g, g_ref in zip(got, ref, strict=True):
+            torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.slow  # inductor compiles the data preprocessor, model and AdamW step: minutes
 def test_runner_trains_with_compile(tmp_path):
     """mmengine's ``compile=True`` (torch.compile of the model's train_step) in a short
-    training run of the tiny classification config, with a plain SGD optimizer and no
-    mixup/cutmix: with the recipe's paramwise_cfg mmengine's param groups are ConfigDicts,
-    on which Dynamo fails inside AdamW.step (torch 2.14), and cutmix's data-dependent boxes
-    cost graph breaks and compile time (docs/benchmark.md, "torch.compile")."""
+    training run of the tiny classification config with the recipe's training parts: AdamW
+    with the paramwise_cfg weight-decay exemptions (through
+    ``mmseq.CompilableOptimWrapperConstructor``) and Mixup/CutMix. The batch augments and
+    mmengine's loss parsing break the train_step's graph (numpy random numbers, ``.item()``);
+    the model itself is one graph (the tests above)."""
     from mmengine.runner import Runner
     from mmseq.testing import make_imagenet
     data = osp.join(tmp_path, 'imagenet')
@@ -166,9 +213,8 @@ def test_runner_trains_with_compile(tmp_path):
     make_imagenet(data, num_classes=4, per_class=2, val_per_class=1, size=64)
     cfg = Config.fromfile(config_file('tiny_seq2d_in1k.py'))
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': data})
-    cfg.model.train_cfg = None
-    # no momentum: no optimizer state appears after the first step (a recompilation)
-    cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.01))
+    assert [a['type'] for a in cfg.model.train_cfg.augments] == ['Mixup', 'CutMix']
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW' and cfg.optim_wrapper.paramwise_cfg
     cfg.update(work_dir=str(tmp_path / 'work'), compile=True, val_dataloader=None,
                val_cfg=None, val_evaluator=None, test_dataloader=None, test_cfg=None,
                test_evaluator=None, log_level='WARNING',
@@ -181,4 +227,7 @@ def test_runner_trains_with_compile(tmp_path):
     assert runner.model.train_step._torchdynamo_orig_callable == eager_train_step
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert torch.isfinite(torch.tensor(loss))
+    # AdamW stepped: it holds a state for every trained parameter
+    optimizer = runner.optim_wrapper.optimizer
+    assert len(optimizer.state) == sum(1 for p in runner.model.parameters() if p.requires_grad)
     assert osp.isfile(tmp_path / 'work' / 'epoch_1.pth')

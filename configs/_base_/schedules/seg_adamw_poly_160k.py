@@ -9,6 +9,8 @@
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
+    # plain-dict param groups, so that compile=True can trace the optimizer step
+    constructor='mmseq.CompilableOptimWrapperConstructor',
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}),
     clip_grad=None)
 warmup_iters, max_iters = 1500, 160000
