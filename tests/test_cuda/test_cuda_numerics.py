@@ -110,3 +110,24 @@ def test_compiled_equals_eager_on_cuda(impl):
         model.eval()
         for a, b in zip(eager(x), compiled(x)):
             torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize('amp', [None, torch.float16, torch.bfloat16])
+def test_fused_is_one_graph_on_cuda(amp):
+    """On CUDA the fused mixer runs nn.LSTM's operator on its parameters under
+    torch.compile (cuDNN's LSTM): a training step's forward is one graph without breaks,
+    also under autocast."""
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    model = Sequencer2D(TINY_ARCH, mixer_impl='fused', out_indices=(0, 1, 2, 3)).cuda().train()
+    x = torch.randn(2, 3, 42, 56, device='cuda')
+
+    def loss(inp):
+        with torch.autocast('cuda', dtype=amp or torch.float16, enabled=amp is not None):
+            return sum(out.float().square().mean() for out in model(inp))
+
+    report = torch._dynamo.explain(loss)(x)
+    assert (report.graph_count, report.graph_break_count) == (1, 0), report.break_reasons
+    lstm_calls = sum(node.target is torch.lstm for g in report.graphs for node in g.graph.nodes)
+    assert lstm_calls == 2 * sum(TINY_ARCH['layers'])
+    torch._dynamo.reset()

@@ -24,8 +24,10 @@ kernels (the operator's dispatch costs a little per call; docs/benchmark.md).
 
 Wherever the compiled loops do not apply (they are not built, ``MMSEQ_LSTM2D_EXT=0``, a dtype
 other than float32, a device other than the CPU, autocast, tracing) the module runs the
-reference ``nn.LSTM`` path on the very same parameters; it is always safe to select (under
-``torch.compile`` that path breaks the graph at every ``nn.LSTM``, as Dynamo does for RNNs).
+reference ``nn.LSTM`` path on the very same parameters; it is always safe to select. Under
+``torch.compile`` that path calls nn.LSTM's operator (``torch.lstm``) on the parameters
+instead of the modules, on which Dynamo would break the graph: on CUDA the compiled model is
+one graph too, with cuDNN's LSTM and its backward inside.
 Only ``rnn_type='lstm'`` is fused; ``select_impl`` routes GRU/RNN to the reference.
 Measurements: docs/benchmark.md.
 """
@@ -36,7 +38,7 @@ import torch
 
 from mmseq.registry import MODELS
 from . import lstm2d_ext
-from .bilstm2d import BiLSTM2D
+from .bilstm2d import BiLSTM2D, LSTMFromParams
 
 # A direction: (orientation 'v'|'h', reverse). Order = the reference's cat order:
 # vertical forward, vertical reverse, horizontal forward, horizontal reverse.
@@ -328,6 +330,12 @@ class FusedBiLSTM2D(BiLSTM2D):
             raise ValueError(f'Expected a (B, H, W, {self.dim}) input, got {tuple(x.shape)}')
         out = self._hidden_states(x)
         if out is None:
+            if torch.compiler.is_compiling():
+                # nn.LSTM's operator on the same parameters, traced into the graph
+                return self.mix(x, *(LSTMFromParams(params, self.bidirectional, self.training)
+                                     if params is not None else None
+                                     for params in map(self._rnn_params.get,
+                                                       ('rnn_v', 'rnn_h'))))
             # the reference nn.LSTM path on the same parameters
             return super().forward(x)
         if self.union == 'add':
