@@ -15,6 +15,7 @@ Examples::
 
     python tools/analysis/compile_speed.py                       # S, 224 px, batch 8, 2 threads
     python tools/analysis/compile_speed.py --modes infer --size 384 --batch 4 --repeats 10
+    python tools/analysis/compile_speed.py --device cuda --batch 64    # CUDA events, TF32 default
 """
 import argparse
 import json
@@ -83,17 +84,24 @@ def explain(model: nn.Module, mode: str, x: torch.Tensor, target: torch.Tensor):
                                                           report.break_reasons]
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn, device: torch.device) -> float:
+    if device.type != 'cuda':
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
     fn()
-    return time.perf_counter() - start
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1000
 
 
 def measure(args, mode: str) -> dict:
     torch.manual_seed(0)
-    model = SequencerClassifier(args.arch).train(mode == 'train')
-    x = torch.randn(args.batch, 3, args.size, args.size)
-    target = torch.randint(0, 1000, (args.batch,))
+    model = SequencerClassifier(args.arch).to(args.device).train(mode == 'train')
+    x = torch.randn(args.batch, 3, args.size, args.size, device=args.device)
+    target = torch.randint(0, 1000, (args.batch,), device=args.device)
     graphs, breaks, reasons = explain(model, mode, x, target)
     print(f'[{mode}] Dynamo: {graphs} graph(s), {breaks} graph break(s)', flush=True)
     for reason in reasons:
@@ -103,7 +111,7 @@ def measure(args, mode: str) -> dict:
     eager_step = make_step(model, mode, x, target)
     compiled_step = make_step(compiled, mode, x, target)
     print(f'[{mode}] compiling ({args.backend}) ...', flush=True)
-    first_call = timed(compiled_step)
+    first_call = timed(compiled_step, args.device)
     print(f'[{mode}] first compiled call (compilation included): {first_call:.1f} s',
           flush=True)
     ref, out = eager_step(), compiled_step()
@@ -115,7 +123,7 @@ def measure(args, mode: str) -> dict:
     steps = (('eager', eager_step), ('compiled', compiled_step))
     for repeat in range(args.repeats):
         for name, step in (steps if repeat % 2 == 0 else steps[::-1]):
-            times[name].append(timed(step))
+            times[name].append(timed(step, args.device))
         print(f'[{mode}] repeat {repeat + 1}/{args.repeats}: eager {times["eager"][-1]:.3f} s, '
               f'compiled {times["compiled"][-1]:.3f} s', flush=True)
     ratios = [e / c for e, c in zip(times['eager'], times['compiled'])]
@@ -139,15 +147,24 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=1,
                         help='untimed steps of each version after the first')
     parser.add_argument('--backend', default='inductor', help="torch.compile's backend")
+    parser.add_argument('--device', default='cpu',
+                        help="'cpu' (default), 'cuda' or 'cuda:N' (mmseq.utils.resolve_device)")
     parser.add_argument('--out', help='also write the results as JSON to this file')
     args = parser.parse_args(argv)
     if args.size < 14 or args.batch < 1 or args.repeats < 1 or args.threads < 1:
         parser.error('--size must be >= 14; --batch, --repeats and --threads >= 1')
+    from mmseq.utils import resolve_device
+    args.device = resolve_device(args.device)
+    if args.device.type == 'cuda':
+        torch.cuda.set_device(args.device)
     torch.set_num_threads(args.threads)
+    where = (torch.cuda.get_device_name(args.device) if args.device.type == 'cuda'
+             else f'{args.threads} thread(s), {cpu_model()}')
     info = dict(cpu=cpu_model(), threads=args.threads, torch=torch.__version__,
-                arch=args.arch, size=args.size, batch=args.batch, backend=args.backend)
+                device=str(args.device), device_name=where, arch=args.arch, size=args.size,
+                batch=args.batch, backend=args.backend)
     print(f'Sequencer2D-{args.arch.upper()} at {args.size} px, batch {args.batch}, '
-          f'{args.threads} thread(s), {info["cpu"]}, torch {torch.__version__}', flush=True)
+          f'{where}, torch {torch.__version__}', flush=True)
     results = [measure(args, mode) for mode in args.modes]
 
     print(f'\n| mode | graphs | graph breaks | eager (s) | compiled (s) | eager / compiled '
