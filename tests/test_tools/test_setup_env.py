@@ -146,12 +146,12 @@ def test_mmcv_kernel_check_references():
     assert check.sm_name('8.6+PTX') == 'sm_86' and check.sm_name('9.0') == 'sm_90'
 
 
-def _probe_wheel(folder):
+def _probe_wheel(folder, module='gpucheckprobe'):
     """A minimal real wheel (one module) that pip installs from a wheelhouse."""
-    name = 'gpucheckprobe-0.1-py3-none-any.whl'
-    dist = 'gpucheckprobe-0.1.dist-info'
-    files = {'gpucheckprobe.py': 'VALUE = 42\n',
-             f'{dist}/METADATA': 'Metadata-Version: 2.1\nName: gpucheckprobe\nVersion: 0.1\n',
+    name = f'{module}-0.1-py3-none-any.whl'
+    dist = f'{module}-0.1.dist-info'
+    files = {f'{module}.py': 'VALUE = 42\n',
+             f'{dist}/METADATA': f'Metadata-Version: 2.1\nName: {module}\nVersion: 0.1\n',
              f'{dist}/WHEEL': 'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n'
                               'Tag: py3-none-any\n'}
     files[f'{dist}/RECORD'] = ''.join(f'{k},,\n' for k in files) + f'{dist}/RECORD,,\n'
@@ -161,12 +161,64 @@ def _probe_wheel(folder):
     return name
 
 
+def _wheel_pack(*args):
+    return subprocess.run([osp.join(REPO, '.venv', 'bin', 'python'),
+                           osp.join(MISC, 'wheel_pack.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_wheel_pack_round_trip_installs(tmp_path):
+    wheel = tmp_path / _probe_wheel(tmp_path)
+    with zipfile.ZipFile(wheel, 'a') as zf:  # a folder entry and an executable script too
+        zf.writestr('gpucheckprobe-0.1.data/scripts/', b'')
+        info = zipfile.ZipInfo('gpucheckprobe-0.1.data/scripts/probe-run', (2024, 5, 6, 7, 8, 10))
+        info.external_attr = 0o100755 << 16
+        zf.writestr(info, '#!python\nprint(42)\n')
+    proc = _wheel_pack('pack', wheel, tmp_path / 'packed')
+    assert proc.returncode == 0, proc.stderr
+    packed = tmp_path / 'packed' / (wheel.name + '.txz')
+    assert packed.is_file() and 'MiB' in proc.stdout
+    again = _wheel_pack('pack', wheel, tmp_path / 'again')
+    assert (tmp_path / 'again' / packed.name).read_bytes() == packed.read_bytes()  # deterministic
+    proc = _wheel_pack('unpack', packed, tmp_path / 'unpacked')
+    assert proc.returncode == 0, proc.stderr
+    rebuilt = tmp_path / 'unpacked' / wheel.name
+    assert proc.stdout.strip() == str(rebuilt)
+    with zipfile.ZipFile(wheel) as a, zipfile.ZipFile(rebuilt) as b:
+        assert b.testzip() is None
+        assert [i.filename for i in a.infolist()] == [i.filename for i in b.infolist()]
+        for x, y in zip(a.infolist(), b.infolist()):
+            assert a.read(x) == b.read(y), x.filename
+            assert (x.date_time, x.external_attr >> 16 & 0o7777) == (y.date_time,
+                                                                     y.external_attr >> 16 & 0o7777)
+    target = tmp_path / 'target'
+    pip = subprocess.run([osp.join(REPO, '.venv', 'bin', 'python'), '-m', 'pip', 'install', '-q',
+                          '--disable-pip-version-check', '--no-index', '--no-deps', '--target',
+                          str(target), str(rebuilt)], capture_output=True, text=True, timeout=120)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    assert (target / 'gpucheckprobe.py').read_text() == 'VALUE = 42\n'
+    assert os.access(target / 'bin' / 'probe-run', os.X_OK)  # the mode came through
+    # clear errors for what is not a wheel / packed wheel
+    bad = _wheel_pack('pack', packed, tmp_path)
+    assert bad.returncode == 2 and 'not a wheel (.whl)' in bad.stderr
+    bad = _wheel_pack('unpack', wheel, tmp_path)
+    assert bad.returncode == 2 and 'not a packed wheel (.whl.txz)' in bad.stderr
+    fake = tmp_path / 'fake-0.1-py3-none-any.whl.txz'
+    fake.write_bytes(b'not xz')
+    bad = _wheel_pack('unpack', fake, tmp_path)
+    assert bad.returncode == 2 and 'not a tar.xz' in bad.stderr
+
+
 @pytest.mark.slow  # a venv, four Python processes and two pytest runs (~30 s of CPU)
 def test_gpu_check_without_gpu_still_writes_its_report(tmp_path):
     wh = tmp_path / 'wheelhouse'
     wh.mkdir()
     probe = _probe_wheel(wh)
-    (wh / 'manifest.tsv').write_text(f'core\t{probe}\t0.01\ttest probe\n')
+    # a second one carried only packed, as make_wheelhouse.sh stores opencv
+    packed = _probe_wheel(tmp_path, 'gpucheckpacked')
+    assert _wheel_pack('pack', tmp_path / packed, wh).returncode == 0
+    (wh / 'manifest.tsv').write_text(f'core\t{probe}\t0.01\ttest probe\n'
+                                     f'core\t{packed}.txz\t0.01\tpacked probe\n')
     # two cuda-marked tests (one slow) outside the repo: pytest starts without its conftest
     tests = tmp_path / 'cuda_tests'
     tests.mkdir()
@@ -184,7 +236,9 @@ def test_gpu_check_without_gpu_still_writes_its_report(tmp_path):
     assert 'no CUDA: torch sees no GPU' in report
     rows = list(csv.DictReader(open(out / 'gpu_report.csv')))
     steps = {r['name']: r for r in rows if r['section'] == 'step'}
-    assert steps['install']['status'] == 'ok' and '1 wheels installed' in steps['install']['detail']
+    assert steps['install']['status'] == 'ok'
+    assert '2 wheels installed (1 unpacked from .whl.txz)' in steps['install']['detail']
+    assert not (out / 'wheels').exists()  # the unpacked copy is not left in OUT_DIR
     assert steps['benchmark']['status'] == 'skipped' and steps['mmcv-cuda']['status'] == 'skipped'
     # the project venv's CPU mmcv, seen through the base venv: no mmcv-lite over it, ops checked
     assert steps['mmcv-lite']['status'] == 'skipped' and '2.1.0' in steps['mmcv-lite']['detail']
@@ -198,5 +252,5 @@ def test_gpu_check_without_gpu_still_writes_its_report(tmp_path):
     assert results == {'test_gpu': 'skipped', 'test_slow': 'passed'}
     assert '| benchmark | skipped | 0 | no CUDA |' in report
     venv_py = out / 'venv' / 'bin' / 'python'
-    assert subprocess.run([str(venv_py), '-c', 'import gpucheckprobe; assert gpucheckprobe.VALUE == 42'],
-                          ).returncode == 0
+    assert subprocess.run([str(venv_py), '-c', 'import gpucheckprobe, gpucheckpacked; '
+                           'assert gpucheckprobe.VALUE == gpucheckpacked.VALUE == 42']).returncode == 0

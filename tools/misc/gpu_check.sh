@@ -7,7 +7,8 @@
 # WHEELHOUSE is a folder made beforehand by tools/misc/make_wheelhouse.sh. Steps, each with a
 # time limit, each recorded whatever its outcome (a missing piece is reported, not fatal):
 #   1. a venv over the machine's Python (--system-site-packages: its torch and timm), with
-#      what the wheelhouse adds (--no-index; packages the machine has are kept);
+#      what the wheelhouse adds (--no-index; packages the machine has are kept; a packed
+#      NAME.whl.txz is first unpacked into OUT_DIR/wheels by tools/misc/wheel_pack.py);
 #   2. mmcv 2.1.0 from the carried sdist: mmcv-lite (no ops) at once, and in the background
 #      the CUDA build for the visible GPU (tools/setup_env.sh --mmcv-wheel-only, MAX_JOBS =
 #      cores), installed over it when it finishes in time;
@@ -119,32 +120,48 @@ fi
 if [[ ! -x "$vpy" ]] || ! "$vpy" -m pip --version > /dev/null 2>&1; then
   record venv FAIL $((SECONDS - t)) "no venv with pip: $(last_line "$out/logs/venv.log" 3)"
 else
-  # The wheels whose distribution the venv lacks, in the manifest's order.
+  # The wheels whose distribution the venv lacks, in the manifest's order; NAME.whl.txz is
+  # NAME.whl packed (tools/misc/wheel_pack.py), the same distribution.
   mapfile -t missing < <("$vpy" - "$wh/manifest.tsv" <<'PY'
 import importlib.metadata as md, re, sys
 norm = lambda s: re.sub(r'[-_.]+', '-', s).lower()
 have = {norm(d.metadata['Name'] or '') for d in md.distributions()}
 for line in open(sys.argv[1]):
     tier, name = line.split('\t')[:2]
-    if name.endswith('.whl') and norm(name.split('-')[0]) not in have:
+    if name.endswith(('.whl', '.whl.txz')) and norm(name.split('-')[0]) not in have:
         print(name)
 PY
   )
   kept=$(( $(grep -c '\.whl' "$wh/manifest.tsv") - ${#missing[@]} ))
-  if (( ${#missing[@]} )); then
-    files=("${missing[@]/#/$wh/}")
-    if ! timeout "$(limit "${GPU_CHECK_INSTALL_S:-120}")" "$vpy" -m pip install --disable-pip-version-check \
-          -q --no-index --no-deps "${files[@]}" > "$out/logs/install.log" 2>&1; then
-      # One by one, so that one bad wheel costs only itself.
-      bad=()
-      for f in "${files[@]}"; do
-        "$vpy" -m pip install --disable-pip-version-check -q --no-index --no-deps "$f" \
-          >> "$out/logs/install.log" 2>&1 || bad+=("$(basename "$f")")
-      done
-      record install partial $((SECONDS - t)) "$(( ${#files[@]} - ${#bad[@]} )) wheels installed, $kept already there; failed: ${bad[*]}"
+  # NAME.whl.txz back into the wheel (same members, so RECORD holds) within this step's time.
+  files=()
+  bad=()
+  unpacked=0
+  for name in "${missing[@]}"; do
+    if [[ "$name" != *.whl.txz ]]; then
+      files+=("$wh/$name")
+    elif "$vpy" "$root/tools/misc/wheel_pack.py" unpack "$wh/$name" "$out/wheels" \
+        >> "$out/logs/unpack.log" 2>&1; then
+      files+=("$out/wheels/${name%.txz}")
+      unpacked=$((unpacked + 1))
     else
-      record install ok $((SECONDS - t)) "${#files[@]} wheels installed, $kept already there"
+      bad+=("$name (unpack: $(last_line "$out/logs/unpack.log"))")
     fi
+  done
+  if (( ${#files[@]} )) && ! timeout "$(limit "${GPU_CHECK_INSTALL_S:-120}")" "$vpy" -m pip install \
+      --disable-pip-version-check -q --no-index --no-deps "${files[@]}" > "$out/logs/install.log" 2>&1; then
+    # One by one, so that one bad wheel costs only itself.
+    for f in "${files[@]}"; do
+      "$vpy" -m pip install --disable-pip-version-check -q --no-index --no-deps "$f" \
+        >> "$out/logs/install.log" 2>&1 || bad+=("$(basename "$f")")
+    done
+  fi
+  rm -rf "$out/wheels"  # the unpacked copies: OUT_DIR keeps what is worth reading
+  installed=$(( ${#missing[@]} - ${#bad[@]} ))
+  if (( ${#bad[@]} )); then
+    record install partial $((SECONDS - t)) "$installed wheels installed ($unpacked unpacked from .whl.txz), $kept already there; failed: ${bad[*]}"
+  elif (( ${#missing[@]} )); then
+    record install ok $((SECONDS - t)) "$installed wheels installed ($unpacked unpacked from .whl.txz), $kept already there"
   else
     record install ok $((SECONDS - t)) "all $kept wheels' packages already there"
   fi
