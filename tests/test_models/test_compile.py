@@ -152,48 +152,58 @@ def test_compiled_matches_eager():
     assert not counters['graph_break'], dict(counters['graph_break'])
 
 
-@pytest.mark.parametrize('bidirectional', [True, False])
-def test_lstm_from_params_is_nn_lstm(bidirectional):
-    """The aten call the compiled fallback makes equals the nn.LSTM module: outputs and the
-    gradients of the input and of every parameter."""
-    from mmseq.models.layers.bilstm2d import LSTMFromParams
-    torch.manual_seed(0)
-    rnn = torch.nn.LSTM(6, 3, batch_first=True, bidirectional=bidirectional)
-    seq = torch.randn(4, 5, 6, requires_grad=True)
-    ref = rnn(seq)[0]
-    got = LSTMFromParams(rnn._parameters, bidirectional, training=True)(seq)[0]
-    torch.testing.assert_close(got, ref, atol=0, rtol=0)
-    grad = torch.randn_like(ref)
-    inputs = [seq, *rnn.parameters()]
-    for g, g_ref in zip(torch.autograd.grad(got, inputs, grad),
-                        torch.autograd.grad(ref, inputs, grad), strict=True):
-        torch.testing.assert_close(g, g_ref, atol=1e-6, rtol=1e-6)
+@pytest.mark.parametrize('B,H,W,kwargs', [
+    (2, 5, 7, dict()), (3, 4, 4, dict()), (2, 3, 6, dict(bidirectional=False)),
+    (2, 6, 3, dict(union='vertical')), (1, 4, 6, dict(union='horizontal'))])
+def test_tensor_loops_equal_the_cpp_loops(B, H, W, kwargs):
+    """The operators' kernels for other devices and dtypes (``lstm2d_tensor_loops``): the C++
+    loops' outputs, saved tensors (same shapes and layout) and gate gradients."""
+    from mmseq.models.layers import lstm2d_tensor_loops
+    mixer, x, w_ih, bias, w_hh = _mixer_args(B, H, W, **kwargs)
+    with torch.no_grad():
+        ndir, four_d, _ = w_hh.shape
+        gates = (x.reshape(-1, 8) @ w_ih.t()).view(B, H, W, ndir, four_d)
+        args = (gates, bias.contiguous(), w_hh.transpose(1, 2).contiguous(), mixer._orient,
+                mixer._reverse, True)
+        cpp, tensor = lstm2d_ext.load().forward(*args), lstm2d_tensor_loops.forward(*args)
+        grad = torch.randn_like(cpp[0])
+        dg_cpp = lstm2d_ext.load().backward(grad, w_hh.contiguous(), cpp[1:], mixer._orient,
+                                            mixer._reverse)
+        dg_tensor = lstm2d_tensor_loops.backward(grad, w_hh.contiguous(), tensor[1:],
+                                                 mixer._orient, mixer._reverse)
+    for a, b in zip(cpp, tensor, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(dg_tensor, dg_cpp, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize('case', ['float64', 'cpu-bf16-autocast'])
-def test_fallback_path_is_one_graph(case):
-    """Where the C++ loops do not apply (here a float64 model and CPU bf16 autocast; on CUDA
-    always), the fused mixer's nn.LSTM fallback is traced as nn.LSTM's aten operator: one
-    graph, no break at the LSTM modules; compiled (AOTAutograd) it gives eager's values."""
+def test_one_graph_where_the_cpp_loops_do_not_apply(case):
+    """Where the C++ loops do not apply (a float64 model and CPU bf16 autocast here; CUDA
+    always), a compiled mixer still calls the registered operator, with the tensor-op loops
+    inside: one graph, no break at the nn.LSTM modules (eager there runs nn.LSTM; the
+    reference mixer, which only has nn.LSTM, gives 10 graphs for this model). Compiled
+    (AOTAutograd), the float64 gradients are the reference nn.LSTM model's."""
     torch.manual_seed(0)
     dtype = torch.float64 if case == 'float64' else torch.float32
     model = Sequencer2D(TINY_ARCH, out_indices=(0, 1, 2, 3)).to(dtype).train()
     x = torch.randn(2, 3, 42, 56, dtype=dtype)
 
-    def loss(inp):
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=case != 'float64'):
-            return sum(out.float().square().mean() for out in model(inp))
+    def loss_of(m):
+        def loss(inp):
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=case != 'float64'):
+                return sum(out.float().square().mean() for out in m(inp))
+        return loss
 
-    report = torch._dynamo.explain(loss)(x)
+    report = torch._dynamo.explain(loss_of(model))(x)
     assert (report.graph_count, report.graph_break_count) == (1, 0), report.break_reasons
-    lstm_calls = sum(node.target is torch.lstm for g in report.graphs for node in g.graph.nodes)
-    assert lstm_calls == 2 * sum(TINY_ARCH['layers'])  # a vertical and a horizontal scan each
-    assert _op_calls(report.graphs) == 0
+    assert _op_calls(report.graphs) == sum(TINY_ARCH['layers'])
     if case == 'float64':
         torch._dynamo.reset()
-        params = list(model.parameters())
-        ref = torch.autograd.grad(loss(x), params)
-        got = torch.autograd.grad(torch.compile(loss, backend='aot_eager')(x), params)
+        reference = Sequencer2D(TINY_ARCH, out_indices=(0, 1, 2, 3), mixer_impl='reference')
+        reference.to(dtype).load_state_dict(model.state_dict())
+        ref = torch.autograd.grad(loss_of(reference)(x), list(reference.parameters()))
+        got = torch.autograd.grad(torch.compile(loss_of(model), backend='aot_eager')(x),
+                                  list(model.parameters()))
         for g, g_ref in zip(got, ref, strict=True):
             torch.testing.assert_close(g, g_ref, atol=1e-10, rtol=1e-10)
 

@@ -5,7 +5,7 @@
 (``rnn_v.*``, ``rnn_h.*``, ``fc.*``) are the ones of the public weights, and the fast
 implementation (``fused_bilstm2d.py``) loads the same keys.
 """
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict
 
 import torch
 import torch.nn as nn
@@ -19,7 +19,6 @@ UNIONS = ('cat', 'add', 'vertical', 'horizontal')
 _LOW_PRECISION_RNN_OK: Dict[torch.dtype, bool] = {}
 
 
-@torch.compiler.assume_constant_result  # compiled, the probe runs once, eagerly
 def cpu_runs_low_precision_rnn(dtype: torch.dtype) -> bool:
     """Whether ``nn.LSTM`` runs (forward and backward) on a ``dtype`` input on this CPU;
     probed once per dtype with a tiny layer."""
@@ -35,7 +34,7 @@ def cpu_runs_low_precision_rnn(dtype: torch.dtype) -> bool:
     return _LOW_PRECISION_RNN_OK[dtype]
 
 
-def run_rnn(rnn: Callable, seq: torch.Tensor) -> torch.Tensor:
+def run_rnn(rnn: nn.Module, seq: torch.Tensor) -> torch.Tensor:
     """``rnn(seq)[0]``, also under CPU autocast, where the RNN (on autocast's lower-precision
     list) runs in autocast's dtype. The input is cast first: autocast's own cast of a float32
     input makes oneDNN fail on CPUs without AVX-512 ("could not create a primitive
@@ -60,27 +59,6 @@ def run_rnn(rnn: Callable, seq: torch.Tensor) -> torch.Tensor:
             with torch.autocast('cpu', enabled=False):
                 return rnn(seq.float())[0]
     return rnn(seq)[0]
-
-
-class LSTMFromParams:
-    """An ``nn.LSTM`` (one layer, biases, batch first) as a call of its aten operator on the
-    module's parameter dict: the same op and arguments as ``nn.LSTM.forward``, without
-    calling the module, on which Dynamo breaks the graph (it does not trace RNN modules).
-    Compiled, the op lowers to cuDNN's LSTM and its backward on CUDA and to oneDNN's on CPU."""
-
-    def __init__(self, params: Dict[str, torch.Tensor], bidirectional: bool, training: bool):
-        suffixes = ('', '_reverse') if bidirectional else ('',)
-        # nn.LSTM's _flat_weights order, so that cuDNN finds the module's flattened buffer
-        self.weights: List[torch.Tensor] = [
-            params[name + '_l0' + suffix] for suffix in suffixes
-            for name in ('weight_ih', 'weight_hh', 'bias_ih', 'bias_hh')]
-        self.bidirectional, self.training = bidirectional, training
-
-    def __call__(self, seq: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        hidden = self.weights[1].shape[1]
-        h0 = seq.new_zeros(2 if self.bidirectional else 1, seq.shape[0], hidden)
-        return torch.lstm(seq, (h0, h0), self.weights, True, 1, 0.0, self.training,
-                          self.bidirectional, True)
 
 
 def check_mixer_args(dim: int, hidden_size: int, rnn_type: str, bidirectional: bool,
@@ -142,22 +120,15 @@ class BiLSTM2D(nn.Module):
         self.fc = nn.Linear(merged, dim) if with_fc else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mix(x, self.rnn_v, self.rnn_h)
-
-    def mix(self, x: torch.Tensor, rnn_v: Optional[Callable], rnn_h: Optional[Callable]
-            ) -> torch.Tensor:
-        """The vertical and horizontal scans of ``x`` (B, H, W, C) by ``rnn_v`` / ``rnn_h``
-        (nn.LSTM's call convention: ``rnn(seq)[0]`` are the outputs; None: no such scan),
-        merged by ``union`` and fused by ``fc``."""
         B, H, W, C = x.shape
         v = h = None
-        if rnn_v is not None:
+        if self.rnn_v is not None:
             # Columns are sequences of length H.
-            v = run_rnn(rnn_v, x.transpose(1, 2).reshape(B * W, H, C))
+            v = run_rnn(self.rnn_v, x.transpose(1, 2).reshape(B * W, H, C))
             v = v.reshape(B, W, H, -1).transpose(1, 2)
-        if rnn_h is not None:
+        if self.rnn_h is not None:
             # Rows are sequences of length W.
-            h = run_rnn(rnn_h, x.reshape(B * H, W, C)).reshape(B, H, W, -1)
+            h = run_rnn(self.rnn_h, x.reshape(B * H, W, C)).reshape(B, H, W, -1)
         if v is None:
             out = h
         elif h is None:

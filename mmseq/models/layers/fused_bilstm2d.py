@@ -22,12 +22,13 @@ compiler traces the whole model as one graph and compiles the input/weight gradi
 the backward itself. Eager calls keep a plain ``torch.autograd.Function`` around the same
 kernels (the operator's dispatch costs a little per call; docs/benchmark.md).
 
-Wherever the compiled loops do not apply (they are not built, ``MMSEQ_LSTM2D_EXT=0``, a dtype
-other than float32, a device other than the CPU, autocast, tracing) the module runs the
-reference ``nn.LSTM`` path on the very same parameters; it is always safe to select. Under
-``torch.compile`` that path calls nn.LSTM's operator (``torch.lstm``) on the parameters
-instead of the modules, on which Dynamo would break the graph: on CUDA the compiled model is
-one graph too, with cuDNN's LSTM and its backward inside.
+Eager calls where the C++ loops do not apply (they are not built, ``MMSEQ_LSTM2D_EXT=0``, a
+dtype other than float32, a device other than the CPU, autocast) and tracing for export run
+the reference ``nn.LSTM`` path on the very same parameters (cuDNN on CUDA); it is always safe
+to select. Under ``torch.compile`` the operators run on every device and dtype: where the C++
+loops do not apply their kernels are the same loops in torch operations
+(``lstm2d_tensor_loops``), so the compiled model is one graph on CUDA too; under autocast the
+recurrence then runs in float32.
 Only ``rnn_type='lstm'`` is fused; ``select_impl`` routes GRU/RNN to the reference.
 Measurements: docs/benchmark.md.
 """
@@ -37,8 +38,8 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 
 from mmseq.registry import MODELS
-from . import lstm2d_ext
-from .bilstm2d import BiLSTM2D, LSTMFromParams
+from . import lstm2d_ext, lstm2d_tensor_loops
+from .bilstm2d import BiLSTM2D
 
 # A direction: (orientation 'v'|'h', reverse). Order = the reference's cat order:
 # vertical forward, vertical reverse, horizontal forward, horizontal reverse.
@@ -69,12 +70,14 @@ def _gate_scratch(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
     return buf[:rows * cols].view(rows, cols)
 
 
-def _loops() -> object:
-    ext = lstm2d_ext.load()
-    if ext is None:
-        raise RuntimeError('mmseq::lstm2d_steps needs the BiLSTM2D C++ step loops, which are '
-                           'not available (not built, or MMSEQ_LSTM2D_EXT=0)')
-    return ext
+def _loops_for(t: torch.Tensor) -> object:
+    """The step loops for ``t``: the C++ ones for float32 CPU tensors where they are built,
+    else the same loops in torch operations (any device and floating dtype)."""
+    if t.device.type == 'cpu' and t.dtype == torch.float32:
+        ext = lstm2d_ext.load()
+        if ext is not None:
+            return ext
+    return lstm2d_tensor_loops
 
 
 def _steps_forward(ext, x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor,
@@ -173,15 +176,16 @@ class _FusedLSTM2DFunction(torch.autograd.Function):
 # call with known output shapes (the fake kernels) and a backward made of another opaque
 # call (the C++ gate gradients) and plain GEMMs, which it compiles. The scratch buffer is
 # used inside the real kernel only; the compiler never sees it.
-@torch.library.custom_op('mmseq::lstm2d_steps', mutates_args=(), device_types='cpu')
+@torch.library.custom_op('mmseq::lstm2d_steps', mutates_args=())
 def lstm2d_steps(x: torch.Tensor, w_ih: torch.Tensor, bias: torch.Tensor, w_hh: torch.Tensor,
                  orient: List[int], reverse: List[int],
                  save: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
-    """Hidden states (B, H, W, ndir*D) of all directions of a float32 channels-last map
-    and, when ``save``, what the backward needs (see ``_saved_shapes``). ``orient``: 0 for a
-    vertical direction, 1 for a horizontal one; ``reverse``: 0/1 per direction."""
-    out, *saved = _steps_forward(_loops(), x.contiguous(), w_ih, bias, w_hh, orient, reverse,
-                                 save)
+    """Hidden states (B, H, W, ndir*D) of all directions of a channels-last map and, when
+    ``save``, what the backward needs (see ``_saved_shapes``). ``orient``: 0 for a vertical
+    direction, 1 for a horizontal one; ``reverse``: 0/1 per direction. Any device and
+    floating dtype (x, w_ih, bias and w_hh share both)."""
+    out, *saved = _steps_forward(_loops_for(x), x.contiguous(), w_ih, bias, w_hh, orient,
+                                 reverse, save)
     return out, saved
 
 
@@ -195,14 +199,14 @@ def _lstm2d_steps_fake(x, w_ih, bias, w_hh, orient, reverse, save):
     return x.new_empty(B, H, W, ndir * D), saved
 
 
-@torch.library.custom_op('mmseq::lstm2d_steps_backward', mutates_args=(), device_types='cpu')
+@torch.library.custom_op('mmseq::lstm2d_steps_backward', mutates_args=())
 def lstm2d_steps_backward(grad_out: torch.Tensor, w_hh: torch.Tensor,
                           saved: List[torch.Tensor], orient: List[int],
                           reverse: List[int]) -> torch.Tensor:
     """Gradients (B, H, W, ndir, 4D) of the gate pre-activations from the output gradient
     and what ``lstm2d_steps`` saved."""
-    return _loops().backward(grad_out.contiguous(), w_hh.contiguous(), list(saved), orient,
-                             reverse)
+    return _loops_for(grad_out).backward(grad_out.contiguous(), w_hh.contiguous(), list(saved),
+                                         orient, reverse)
 
 
 @lstm2d_steps_backward.register_fake
@@ -239,12 +243,6 @@ def _backward(ctx, grad_out, _grad_saved):
 
 
 lstm2d_steps.register_autograd(_backward, setup_context=_setup_context)
-
-
-@torch.compiler.assume_constant_result
-def _loops_built() -> bool:
-    # Read once per compilation, as a constant: Dynamo need not trace the loader.
-    return lstm2d_ext.load() is not None
 
 
 @MODELS.register_module()
@@ -306,36 +304,40 @@ class FusedBiLSTM2D(BiLSTM2D):
     def _hidden_states(self, x: torch.Tensor) -> Optional[torch.Tensor]:
         """The (B, H, W, ndir*D) hidden states from the step loops, or None where they do not
         apply (then the reference path runs)."""
-        if (x.device.type != 'cpu' or x.dtype != torch.float32
-                or torch.is_autocast_enabled(x.device.type)
-                or torch.jit.is_tracing() or torch.jit.is_scripting()):
-            # nn.LSTM (cuDNN on CUDA; autocast's dtype policy; a graph exporters understand)
-            return None
+        if torch.jit.is_tracing() or torch.jit.is_scripting():
+            return None  # nn.LSTM: a graph exporters understand
         if torch.compiler.is_compiling():
-            if not _loops_built():
-                return None
-            w_ih, bias, w_hh = self._fused_params()
-            save = torch.is_grad_enabled() and any(
-                t.requires_grad for t in (x, w_ih, bias, w_hh))
-            return lstm2d_steps(x.contiguous(), w_ih, bias, w_hh, self._orient,
-                                self._reverse, save)[0]
+            return self._compiled_hidden_states(x)
+        if (x.device.type != 'cpu' or x.dtype != torch.float32
+                or torch.is_autocast_enabled(x.device.type)):
+            return None  # nn.LSTM: cuDNN on CUDA, autocast's dtype policy
         ext = lstm2d_ext.load()
         if ext is None:
             return None
         w_ih, bias, w_hh = self._fused_params()
         return _FusedLSTM2DFunction.apply(x.contiguous(), w_ih, bias, w_hh, self.dirs, ext)
 
+    def _compiled_hidden_states(self, x: torch.Tensor) -> torch.Tensor:
+        """The operator, on every device. Half-precision inputs and autocast run it in float32
+        (the operator is opaque to autocast; float32 is also what bf16 autocast on CUDA gives
+        the eager recurrence); the output has the input's dtype."""
+        dtype = x.dtype
+        w_ih, bias, w_hh = self._fused_params()
+        with torch.autocast(x.device.type, enabled=False):
+            if x.element_size() < 4:
+                x = x.float()
+            w_ih, bias, w_hh = (t.to(x.dtype) for t in (w_ih, bias, w_hh))
+            save = torch.is_grad_enabled() and any(
+                t.requires_grad for t in (x, w_ih, bias, w_hh))
+            out = lstm2d_steps(x.contiguous(), w_ih, bias, w_hh, self._orient, self._reverse,
+                               save)[0]
+        return out.to(dtype)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[-1] != self.dim:
             raise ValueError(f'Expected a (B, H, W, {self.dim}) input, got {tuple(x.shape)}')
         out = self._hidden_states(x)
         if out is None:
-            if torch.compiler.is_compiling():
-                # nn.LSTM's operator on the same parameters, traced into the graph
-                return self.mix(x, *(LSTMFromParams(params, self.bidirectional, self.training)
-                                     if params is not None else None
-                                     for params in map(self._rnn_params.get,
-                                                       ('rnn_v', 'rnn_h'))))
             # the reference nn.LSTM path on the same parameters
             return super().forward(x)
         if self.union == 'add':
