@@ -53,9 +53,10 @@ def test_same_groups_as_default_but_plain_dicts(scope):
     (None, False), ('mmseq.CompilableOptimWrapperConstructor', True)])
 def test_compiled_adamw_step(constructor, traces):
     torch._dynamo.reset()
+    torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.LayerNorm(4))
     optimizer = build_optim_wrapper(model, _wrapper_cfg(constructor)).optimizer
-    model(torch.randn(2, 3)).sum().backward()
+    model(torch.randn(2, 3)).square().sum().backward()  # every parameter gets a gradient
     step = torch.compile(optimizer.step, backend='eager')
     if traces:
         before = [p.detach().clone() for p in model.parameters()]
