@@ -240,6 +240,7 @@ def test_gpu_check_without_gpu_still_writes_its_report(tmp_path):
     assert '2 wheels installed (1 unpacked from .whl.txz)' in steps['install']['detail']
     assert not (out / 'wheels').exists()  # the unpacked copy is not left in OUT_DIR
     assert steps['benchmark']['status'] == 'skipped' and steps['mmcv-cuda']['status'] == 'skipped'
+    assert steps['compile-speed'] == dict(steps['compile-speed'], status='skipped', detail='no CUDA')
     # the project venv's CPU mmcv, seen through the base venv: no mmcv-lite over it, ops checked
     assert steps['mmcv-lite']['status'] == 'skipped' and '2.1.0' in steps['mmcv-lite']['detail']
     assert steps['mmcv-ops']['status'] == 'ok'

@@ -15,14 +15,16 @@
 #   3. while mmcv compiles: a short tools/analysis/benchmark.py --device cuda run, then the
 #      cuda tests that need no mmcv op (pytest -m "cuda and not slow", tests/test_cuda);
 #   4. tools/misc/check_mmcv_ops.py: nms, sigmoid_focal_loss, roi_align on CUDA and CPU;
-#   5. the cuda tests of mmcv's ops (test_cuda_ops.py), then the slow ones (training runs);
+#   5. the cuda tests of mmcv's ops (test_cuda_ops.py), then the slow ones (training runs),
+#      then tools/analysis/compile_speed.py --device cuda with the time that is left;
 #   6. OUT_DIR/gpu_report.md and OUT_DIR/gpu_report.csv (logs in OUT_DIR/logs).
 # Every step's time limit is cut to what is left of GPU_CHECK_BUDGET_S (default 470 s; 10 s
 # are kept for the report); a step with no time left is recorded as skipped.
 # Without a GPU it says so, skips the GPU steps and still writes the report.
 # Environment: PYTHON (default python3), GPU_CHECK_VENV (default OUT_DIR/venv),
 # GPU_CHECK_BUDGET_S, per-step limits in seconds GPU_CHECK_INSTALL_S (120), GPU_CHECK_BUILD_S
-# (360), GPU_CHECK_BENCH_S (100), GPU_CHECK_TESTS_S (120, each pytest run), GPU_CHECK_TESTS
+# (360), GPU_CHECK_BENCH_S (100), GPU_CHECK_TESTS_S (120, each pytest run), GPU_CHECK_COMPILE_S
+# (90, tools/analysis/compile_speed.py --device cuda, last), GPU_CHECK_TESTS
 # (pytest folder, default tests/test_cuda), MAX_JOBS (mmcv's build: cores - 2).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -273,6 +275,24 @@ if [[ -f "$ops_tests" ]]; then
 fi
 run_tests tests-slow "cuda and slow" "$(limit "${GPU_CHECK_TESTS_S:-120}")" "$tests_dir"
 
+# --- 5b. torch.compile vs eager, with whatever time is left -------------------------------------
+t=$SECONDS
+compile_limit="$(limit "${GPU_CHECK_COMPILE_S:-90}")"
+if [[ "$cuda" != True ]]; then
+  record compile-speed skipped 0 "no CUDA"
+elif (( compile_limit == 0 )); then
+  record compile-speed skipped 0 "no time left in the budget"
+else
+  timeout "$compile_limit" "$vpy" tools/analysis/compile_speed.py --device cuda --modes train \
+    --batch 32 --repeats 3 --out "$out/logs/compile_speed.json" > "$out/logs/compile_speed.log" 2>&1
+  rc=$?
+  if [[ $rc == 0 && -f "$out/logs/compile_speed.json" ]]; then
+    record compile-speed ok $((SECONDS - t)) "S 224:32 training step: $(grep -E '^\| train' "$out/logs/compile_speed.log" | tail -n 1)"
+  else
+    record compile-speed FAIL $((SECONDS - t)) "rc $rc$( [[ $rc == 124 ]] && echo " (limit $compile_limit s)"): $(last_line "$out/logs/compile_speed.log" 2)"
+  fi
+fi
+
 # --- 6. the report -------------------------------------------------------------------------------
 total=$((SECONDS - t_start))
 report_py="$vpy"; [[ -x "$report_py" ]] || report_py="$python"
@@ -371,6 +391,14 @@ if bench:
     md += ['| ' + ' | '.join(str(b[k]) for k in keys) + ' |' for b in bench]
 else:
     md.append('no results (see the benchmark step above and logs/benchmark.log)')
+comp = load_json('compile_speed.json')
+if comp.get('results'):
+    md += ['', '## torch.compile vs eager (compile_speed.py --device cuda)', '',
+           '| mode | graphs | breaks | eager s | compiled s | eager / compiled | first call s |',
+           '|---|---|---|---|---|---|---|']
+    md += [f'| {r["mode"]} | {r["graphs"]} | {r["graph_breaks"]} | {r["eager_s"]:.4f} | '
+           f'{r["compiled_s"]:.4f} | {r["speedup"]:.3f} | {r["first_compiled_call_s"]:.1f} |'
+           for r in comp['results']]
 md += ['', f'Logs: `{logs}`; machine-readable: `gpu_report.csv`.', '']
 write_atomic(os.path.join(out, 'gpu_report.md'), '\n'.join(md))
 print(f'gpu_check: report {os.path.join(out, "gpu_report.md")} and gpu_report.csv ({total} s)')
