@@ -2,7 +2,9 @@
 
 - paths: ``REPO``, ``config_file(name)`` for the tiny config files in tests/configs/;
 - ``TINY_ARCH``: the one tiny Sequencer2D (defined in tests/configs/_tiny_backbone.py);
+- real dense configs made shallow (``shallow``), measured strides, segmentation batches;
 - tiny models of the three tasks and small training configs written from them;
+- ``ddp_checkpoint``: a distributed run's last checkpoint, checked;
 - ``--cfg-options`` that shrink the real configs on the command line, as a user would;
 - running tools: ``run`` (a tool as a subprocess), ``load_tool`` (in-process), ``subprocess_env``;
 - the OpenMMLab libraries' own ``tools/`` (``library_tool``, ``run_tool``) on tiny configs and
@@ -39,6 +41,44 @@ def config_file(name: str) -> str:
 
 
 TINY_ARCH = Config.fromfile(config_file('_tiny_backbone.py')).tiny_arch.to_dict()
+
+
+# ----------------------------------------------------------------- real configs, shallow
+def shallow(cfg: Config) -> Config:
+    """A copy of a real config whose backbone has the tiny arch's depth (one block per stage)
+    and small LSTMs, but the config arch's patch sizes (strides) and channels, so every shape
+    the heads see is the real model's."""
+    from mmseq.models import Sequencer2D
+    cfg = copy.deepcopy(cfg)
+    arch = dict(Sequencer2D.arch_zoo[cfg.model.backbone.arch])
+    arch.update(layers=TINY_ARCH['layers'], hidden_sizes=TINY_ARCH['hidden_sizes'])
+    cfg.model.backbone.arch = arch
+    return cfg
+
+
+def strides_of(feats, pad_h: int, pad_w: int) -> List[int]:
+    """Measured stride of each map: padded input / map size, which must be exact."""
+    measured = []
+    for f in feats:
+        h, w = f.shape[2:]
+        assert pad_h % h == 0 and pad_w % w == 0, 'level size is not exact'
+        assert pad_h // h == pad_w // w
+        measured.append(pad_h // h)
+    return measured
+
+
+def seg_batch(h: int, w: int, with_gt: bool = True, n: int = 1) -> dict:
+    """A segmentor's data batch of ``n`` random (h, w) images (and random ADE20K labels)."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
+        sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        if with_gt:
+            sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w)))
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
 
 # ----------------------------------------------------------------- tiny models of the tasks
 IMPORTS = dict(imports=['mmseq.models', 'mmseq.models.decode_heads', 'mmseq.engine'],
@@ -406,6 +446,19 @@ def last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         path = f.read().strip()
     assert osp.isfile(path), path
+    return path
+
+
+def ddp_checkpoint(work_dir: str, name: str, **meta) -> str:
+    """The last checkpoint of a distributed run: named ``name``, with ``meta`` in its meta,
+    and saved without DDP's ``module.`` prefix (it loads into an unwrapped model)."""
+    from mmseq.utils import load_checkpoint_weights_only
+    path = last_checkpoint(work_dir)
+    assert osp.basename(path) == name
+    state = load_checkpoint_weights_only(path)
+    for key, value in meta.items():
+        assert state['meta'][key] == value
+    assert not any(k.startswith('module.') for k in state['state_dict'])
     return path
 
 

@@ -29,5 +29,5 @@ class CompilableOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         optim_wrapper = super().__call__(model)
         groups = optim_wrapper.optimizer.param_groups
         # before any step or scheduler: nothing else holds the group objects yet
-        groups[:] = [{key: value for key, value in group.items()} for group in groups]
+        groups[:] = [dict(group) for group in groups]
         return optim_wrapper

@@ -2,16 +2,14 @@
 (Tables 3 and 11), a pyramid geometry that is true, and odd input sizes."""
 import copy
 
-import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData, PixelData
+from mmengine.structures import InstanceData
 
-from helpers import TINY_ARCH
+from helpers import seg_batch, shallow, strides_of
 from mmseq.apis import init_model
-from mmseq.models import Sequencer2D
 
 ARCHS = ['s', 'm', 'l']
 # Paper Table 3 (Semantic FPN, whole model, integer M) and Table 11 (RetinaNet, 0.1M).
@@ -25,16 +23,6 @@ def seg_cfg(repo_root, arch='s'):
 
 def det_cfg(repo_root, arch='s'):
     return Config.fromfile(f'{repo_root}/configs/retinanet_seq2d_{arch}_coco.py')
-
-
-def shallow(cfg):
-    """The tiny arch's depth (one block per stage) and small LSTMs, but the config arch's patch
-    sizes (strides) and channels, so every shape the heads see is the real model's."""
-    cfg = copy.deepcopy(cfg)
-    arch = dict(Sequencer2D.arch_zoo[cfg.model.backbone.arch])
-    arch.update(layers=TINY_ARCH['layers'], hidden_sizes=TINY_ARCH['hidden_sizes'])
-    cfg.model.backbone.arch = arch
-    return cfg
 
 
 def num_params(model):
@@ -106,21 +94,12 @@ def test_param_counts_match_paper(repo_root):
 
 # ---------------------------------------------------------------- geometry
 
-def _seg_batch(h, w, with_gt=True):
-    from mmseg.structures import SegDataSample
-    img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8)
-    sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-    if with_gt:
-        sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w)))
-    return dict(inputs=[img], data_samples=[sample])
-
-
 def test_seg_geometry(repo_root):
     """At the config's 512 crop, every stride the head assumes is the measured one."""
     cfg = shallow(seg_cfg(repo_root))
     model = init_model(cfg)
     crop_h, crop_w = cfg.crop_size
-    data = model.data_preprocessor(_seg_batch(crop_h, crop_w), training=True)
+    data = model.data_preprocessor(seg_batch(crop_h, crop_w), training=True)
     inputs = data['inputs']
     pad_h, pad_w = inputs.shape[2:]
     # Padded to the backbone's total stride, so its own padding is a no-op ...
@@ -137,11 +116,7 @@ def test_seg_geometry(repo_root):
         logits = model.decode_head(outs)
     head = model.decode_head
     assert len(outs) == len(head.feature_strides) == 4
-    measured = []
-    for f in outs:
-        assert pad_h % f.shape[2] == 0 and pad_w % f.shape[3] == 0
-        assert pad_h // f.shape[2] == pad_w // f.shape[3]
-        measured.append(pad_h // f.shape[2])
+    measured = strides_of(outs, pad_h, pad_w)
     assert list(head.feature_strides) == measured == [7, 14, 14, 14]
     # Backbone maps have the same strides and the channels the neck expects.
     assert [pad_h // f.shape[2] for f in feats] == measured
@@ -176,11 +151,7 @@ def test_det_geometry(repo_root):
     with torch.no_grad():
         outs = model.neck(model.backbone(inputs))
     gen = model.bbox_head.prior_generator
-    measured = []
-    for f in outs:
-        assert pad_h % f.shape[2] == 0 and pad_w % f.shape[3] == 0, 'level size is not exact'
-        assert pad_h // f.shape[2] == pad_w // f.shape[3]
-        measured.append(pad_h // f.shape[2])
+    measured = strides_of(outs, pad_h, pad_w)
     assert measured == [14, 14, 14, 28, 56]
     assert [tuple(s) for s in gen.strides] == [(s, s) for s in measured]
     assert divisor % max(measured) == 0
@@ -241,12 +212,12 @@ def test_segmentor_odd_input_size(repo_root):
     model = init_model(cfg)
     h, w = 317, 251
     with torch.no_grad():
-        (pred, ) = model.test_step(_seg_batch(h, w, with_gt=False))
+        (pred, ) = model.test_step(seg_batch(h, w, with_gt=False))
     assert tuple(pred.seg_logits.data.shape) == (150, h, w)
     assert tuple(pred.pred_sem_seg.data.shape) == (1, h, w)
     # Training at an odd size: labels padded on the logits' grid, a finite loss.
     model.train()
-    data = model.data_preprocessor(_seg_batch(h, w), training=True)
+    data = model.data_preprocessor(seg_batch(h, w), training=True)
     losses = model.loss(data['inputs'], data['data_samples'])
     assert torch.isfinite(losses['decode.loss_ce'])
 

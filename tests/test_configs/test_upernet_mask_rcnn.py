@@ -12,11 +12,10 @@ import torch
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData, PixelData
+from mmengine.structures import InstanceData
 
-from helpers import REPO, TINY_ARCH, config_file
+from helpers import REPO, config_file, seg_batch, shallow, strides_of
 from mmseq.apis import init_model
-from mmseq.models import Sequencer2D
 
 ARCHS = ['s', 'm', 'l']
 DROP_PATH = {'s': 0.1, 'm': 0.2, 'l': 0.4}  # the IN-1K training's (paper Table 6)
@@ -64,30 +63,6 @@ def same(a, b):
     """Equal config values, ignoring the ``_scope_`` keys mmengine adds to what a config
     takes from a library's base."""
     return _strip_scope(a) == _strip_scope(b)
-
-
-def shallow(cfg):
-    """One block per stage and small LSTMs, but the config arch's patch sizes (strides) and
-    channels, so every shape the heads see is the real model's; BN for SyncBN (CPU)."""
-    cfg = copy.deepcopy(cfg)
-    arch = dict(Sequencer2D.arch_zoo[cfg.model.backbone.arch])
-    arch.update(layers=TINY_ARCH['layers'], hidden_sizes=TINY_ARCH['hidden_sizes'])
-    cfg.model.backbone.arch = arch
-    for head in ('decode_head', 'auxiliary_head'):
-        if head in cfg.model:
-            cfg.model[head].norm_cfg = dict(type='BN', requires_grad=True)
-    return cfg
-
-
-def strides_of(feats, pad_h, pad_w):
-    """Measured stride of each map: padded input / map size, which must be exact."""
-    measured = []
-    for f in feats:
-        h, w = f.shape[2:]
-        assert pad_h % h == 0 and pad_w % w == 0, 'level size is not exact'
-        assert pad_h // h == pad_w // w
-        measured.append(pad_h // h)
-    return measured
 
 
 # ---------------------------------------------------------------- recipes
@@ -247,20 +222,10 @@ def test_upernet_tta_pipeline_runs(tmp_path):
 
 # ---------------------------------------------------------------- geometry
 
-def _seg_batch(h, w, with_gt=True, n=1):
-    from mmseg.structures import SegDataSample
-    inputs, samples = [], []
-    for _ in range(n):
-        inputs.append(torch.randint(0, 256, (3, h, w), dtype=torch.uint8))
-        sample = SegDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
-        if with_gt:
-            sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w)))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
-
-
 def _upernet_shallow():
     cfg = shallow(upernet_cfg())
+    for head in ('decode_head', 'auxiliary_head'):  # BN for SyncBN (CPU)
+        cfg.model[head].norm_cfg = dict(type='BN', requires_grad=True)
     cfg.model.decode_head.channels = 32  # width only: the geometry is the real model's
     cfg.model.auxiliary_head.channels = 16
     return cfg
@@ -273,7 +238,7 @@ def test_upernet_geometry():
     cfg = _upernet_shallow()
     model = init_model(cfg)
     crop_h, crop_w = cfg.crop_size
-    data = model.data_preprocessor(_seg_batch(crop_h, crop_w), training=True)
+    data = model.data_preprocessor(seg_batch(crop_h, crop_w), training=True)
     inputs = data['inputs']
     pad_h, pad_w = inputs.shape[2:]
     assert (pad_h, pad_w) == (518, 518) and pad_h % model.backbone.total_stride == 0
@@ -301,12 +266,12 @@ def test_upernet_odd_input_size():
     model = init_model(_upernet_shallow())
     h, w = 317, 251
     with torch.no_grad():
-        (pred, ) = model.test_step(_seg_batch(h, w, with_gt=False))
+        (pred, ) = model.test_step(seg_batch(h, w, with_gt=False))
     assert tuple(pred.seg_logits.data.shape) == (150, h, w)
     assert tuple(pred.pred_sem_seg.data.shape) == (1, h, w)
     model.train()
     # two images: the pyramid pooling's 1x1 BN needs more than one value per channel
-    data = model.data_preprocessor(_seg_batch(107, 93, n=2), training=True)
+    data = model.data_preprocessor(seg_batch(107, 93, n=2), training=True)
     losses = model.loss(data['inputs'], data['data_samples'])
     assert torch.isfinite(losses['decode.loss_ce']) and torch.isfinite(losses['aux.loss_ce'])
 

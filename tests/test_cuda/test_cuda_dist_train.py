@@ -3,13 +3,12 @@ process per visible GPU, for classification, segmentation and detection, on gene
 and the real configs shrunk on the command line (the CUDA twin of
 tests/test_tools/test_dist_train_test.py, whose gloo runs are for CPU machines)."""
 import math
-import os.path as osp
 import re
 
 import pytest
 import torch
 
-from helpers import cls_options, det_options, run, seg_options
+from helpers import cls_options, ddp_checkpoint, det_options, run, seg_options
 from mmseq.testing import make_ade20k, make_coco, make_imagenet
 from mmseq.utils import load_checkpoint_weights_only
 
@@ -37,12 +36,7 @@ def _check_train(output, work_dir, ckpt_name):
     assert "'backend': 'nccl'" in output
     # nothing of the CPU fallback (gloo, BN for SyncBN, bf16 autocast) ran
     assert 'CUDA is not available' not in output
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
-    assert osp.basename(ckpt) == ckpt_name
-    state = load_checkpoint_weights_only(ckpt)
-    assert not any(k.startswith('module.') for k in state['state_dict'])
-    return ckpt
+    return ddp_checkpoint(work_dir, ckpt_name)
 
 
 def test_segmentation_nccl(tmp_path):

@@ -46,6 +46,24 @@ def _assert_same(a, b, atol=ATOL, rtol=RTOL):
                                    msg=f'gradient of {name}')
 
 
+def _train_step(fn, module, x):
+    """Outputs of ``fn(x)`` and the gradients of ``module``'s parameters after the backward of
+    a loss over all of them."""
+    outs = fn(x)
+    sum(o.square().mean() for o in outs).backward()
+    return ([o.detach() for o in outs],
+            {n: p.grad.detach().clone() for n, p in module.named_parameters()})
+
+
+def _assert_steps_close(a, b, atol, rtol):
+    (outs_a, grads_a), (outs_b, grads_b) = a, b
+    for out_a, out_b in zip(outs_a, outs_b):
+        torch.testing.assert_close(out_b, out_a, atol=atol, rtol=rtol)
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], atol=atol, rtol=rtol,
+                                   msg=f'gradient of {name}')
+
+
 @pytest.mark.parametrize('union', ['cat', 'add', 'vertical', 'horizontal'])
 @pytest.mark.parametrize('bidirectional', [True, False])
 def test_fused_matches_reference_on_cuda_and_cpu(union, bidirectional):
@@ -69,18 +87,7 @@ def test_with_cp_matches_on_cuda(impl):
                        with_cp=True).cuda().train()
     ckpt.load_state_dict(plain.state_dict())
     x = torch.randn(2, 3, 56, 42, device='cuda')
-    results = []
-    for model in (plain, ckpt):
-        outs = model(x)
-        sum(o.square().mean() for o in outs).backward()
-        results.append(([o.detach() for o in outs],
-                        {n: p.grad.detach().clone() for n, p in model.named_parameters()}))
-    (outs_a, grads_a), (outs_b, grads_b) = results
-    for a, b in zip(outs_a, outs_b):
-        torch.testing.assert_close(b, a, atol=ATOL, rtol=RTOL)
-    for name in grads_a:
-        torch.testing.assert_close(grads_b[name], grads_a[name], atol=ATOL, rtol=RTOL,
-                                   msg=f'gradient of {name}')
+    _assert_steps_close(_train_step(plain, plain, x), _train_step(ckpt, ckpt, x), ATOL, RTOL)
 
 
 @pytest.mark.parametrize('impl', ['fused', 'reference'])
@@ -93,18 +100,8 @@ def test_compiled_equals_eager_on_cuda(impl):
     model = copy.deepcopy(eager)
     compiled = torch.compile(model)
     x = torch.randn(2, 3, 56, 56, device='cuda')
-    results = []
-    for fn, params in ((eager, eager), (compiled, model)):
-        outs = fn(x)
-        sum(o.square().mean() for o in outs).backward()
-        results.append(([o.detach() for o in outs],
-                        {n: p.grad.detach().clone() for n, p in params.named_parameters()}))
-    (outs_a, grads_a), (outs_b, grads_b) = results
-    for a, b in zip(outs_a, outs_b):
-        torch.testing.assert_close(b, a, atol=1e-4, rtol=1e-4)
-    for name in grads_a:
-        torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-4, rtol=1e-4,
-                                   msg=f'gradient of {name}')
+    _assert_steps_close(_train_step(eager, eager, x), _train_step(compiled, model, x), 1e-4,
+                        1e-4)
     with torch.no_grad():
         eager.eval()
         model.eval()

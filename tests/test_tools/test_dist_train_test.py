@@ -1,15 +1,13 @@
 """2-process gloo training then testing through tools/dist_train.sh and tools/dist_test.sh, for
 segmentation, detection and classification, on generated data in the real layouts and the
 real configs with tiny overrides on the command line (--cfg-options)."""
-import os.path as osp
 import pickle
 import re
 
 import pytest
 import torch
 
-from helpers import cls_options, det_options, run, seg_options
-from mmseq.utils import load_checkpoint_weights_only
+from helpers import cls_options, ddp_checkpoint, det_options, run, seg_options
 from mmseq.testing import make_ade20k, make_coco, make_imagenet
 
 pytestmark = pytest.mark.slow
@@ -19,14 +17,7 @@ def _check_train(output, work_dir, ckpt_name, meta_key, meta_value):
     assert 'Distributed training: True' in output and 'GPU number: 2' in output
     if not torch.cuda.is_available():
         assert 'the gloo backend' in output
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
-    assert osp.basename(ckpt) == ckpt_name
-    state = load_checkpoint_weights_only(ckpt)
-    assert state['meta'][meta_key] == meta_value
-    # DDP's "module." prefix is not saved: the checkpoint loads into an unwrapped model
-    assert not any(k.startswith('module.') for k in state['state_dict'])
-    return ckpt
+    return ddp_checkpoint(work_dir, ckpt_name, **{meta_key: meta_value})
 
 
 def test_segmentation(tmp_path):

@@ -10,25 +10,14 @@ import sys
 import pytest
 import torch
 
-from helpers import config_file, data_options, library_tool, load_tool, run
+from helpers import config_file, data_options, ddp_checkpoint, library_tool, load_tool, run
 from mmseq.testing import make_ade20k, make_coco
-from mmseq.utils import load_checkpoint_weights_only
 
 pytestmark = pytest.mark.slow
 
 
 # The test runs after training are what matters here: no validation inside the training runs.
 NO_VAL = 'train_cfg.val_begin=1000'
-
-
-def _last_checkpoint(work_dir, name, meta_key, meta_value):
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
-    assert osp.basename(ckpt) == name
-    state = load_checkpoint_weights_only(ckpt)
-    assert state['meta'][meta_key] == meta_value
-    assert not any(k.startswith('module.') for k in state['state_dict'])
-    return ckpt
 
 
 def test_upernet(tmp_path):
@@ -41,7 +30,7 @@ def test_upernet(tmp_path):
                '--cfg-options', NO_VAL, *opts])
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
     assert re.search(r'Iter\(train\) \[4/4\].*decode\.loss_ce: [0-9.]+.*aux\.loss_ce', out)
-    ckpt = _last_checkpoint(work, 'iter_4.pth', 'iter', 4)
+    ckpt = ddp_checkpoint(work, 'iter_4.pth', iter=4)
 
     out = run(['bash', 'tools/dist_test.sh', config, ckpt, '2',
                '--work-dir', str(tmp_path / 'test'), '--cfg-options', *opts])
@@ -84,7 +73,7 @@ def test_mask_rcnn(tmp_path):
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
     # 8 images / (2 procs x 2): the RPN, box and mask losses of the last iteration
     assert re.search(r'Epoch\(train\) \[1\]\[2/2\].*loss_rpn_cls.*loss_bbox.*loss_mask', out)
-    ckpt = _last_checkpoint(work, 'epoch_1.pth', 'epoch', 1)
+    ckpt = ddp_checkpoint(work, 'epoch_1.pth', epoch=1)
 
     preds = str(tmp_path / 'preds.pkl')
     out = run(['bash', 'tools/dist_test.sh', config, ckpt, '2', '--work-dir',

@@ -58,18 +58,19 @@ def forward(gates: torch.Tensor, bias: torch.Tensor, w_hh_t: torch.Tensor, orien
     bias = bias.view(ndir, 1, G4)
     results = [out]
     for _, slots in _groups(H, W, orient):
-        # (L, k, rows, 4D): the group's directions side by side, each in its own time order
+        # (L, k, rows, 4D): the group's directions side by side, each in its own time order,
+        # biases added once here (the stack is a fresh tensor) rather than at every step
         gi = torch.stack([_sequences(gates, s, orient[s], reverse[s]) for s in slots], 1)
+        gi += bias[slots]
         L, k, R, _ = gi.shape
         w = w_hh_t[slots]
-        b = bias[slots]
         h = gi.new_zeros(k, R, D)
         c = gi.new_zeros(k, R, D)
         hs = gi.new_empty(L, k, R, D)
         acts = gi.new_empty(L, k, R, G4) if save else None
         cells = gi.new_empty(L, k, R, D) if save else None
         for t in range(L):
-            pre = torch.baddbmm(gi[t] + b, h, w) if t > 0 else gi[t] + b
+            pre = torch.baddbmm(gi[t], h, w) if t > 0 else gi[t]
             i, f, g, o = pre.chunk(4, -1)
             i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
             c = f * c + i * g
