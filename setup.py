@@ -117,7 +117,8 @@ setup(
     packages=find_packages(include=['mmseq', 'mmseq.*']),
     # The C++ source ships too: lstm2d_ext.py compiles it where the prebuilt module is absent
     # or was built for another CPU.
-    package_data={'mmseq.models.layers': ['csrc/*.cpp', '_lstm2d_steps.build']},
+    package_data={'mmseq.models.layers': ['csrc/*.cpp', '_lstm2d_steps.build'],
+                  'mmseq.analysis': ['data/*.txt']},  # the ImageNet wnid order (robustness)
     python_requires='>=3.9',
     # The backbone needs only torch + mmengine + mmcv.cnn; the tasks add the downstream libraries.
     install_requires=['torch', 'mmengine>=0.10', 'mmcv>=2.0.0,<2.2.0'],

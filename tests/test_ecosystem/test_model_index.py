@@ -142,7 +142,7 @@ def test_pretrained_checkpoint_and_inferencer(tmp_path):
 WHEEL_FILES = ['mmseq/.mim/model-index.yml', 'mmseq/.mim/configs/metafile.yml',
                'mmseq/.mim/configs/seq2d_s_in1k.py', 'mmseq/.mim/configs/_base_/models/'
                'sequencer2d_cls.py', 'mmseq/.mim/tools/train.py', 'mmseq/.mim/tools/test.py',
-               'mmseq/models/model_index.py']
+               'mmseq/models/model_index.py', 'mmseq/analysis/data/imagenet_wnids.txt']
 
 
 def _pip(*args, cwd, env=None):
