@@ -2,7 +2,8 @@
 
 - paths: ``REPO``, ``config_file(name)`` for the tiny config files in tests/configs/;
 - ``TINY_ARCH``: the one tiny Sequencer2D (defined in tests/configs/_tiny_backbone.py);
-- real dense configs made shallow (``shallow``), measured strides, segmentation batches;
+- real dense configs made shallow (``shallow``), measured strides, segmentation batches and
+  padded crops;
 - tiny models of the three tasks and small training configs written from them;
 - ``ddp_checkpoint``: a distributed run's last checkpoint, checked;
 - ``--cfg-options`` that shrink the real configs on the command line, as a user would;
@@ -79,6 +80,23 @@ def seg_batch(h: int, w: int, with_gt: bool = True, n: int = 1) -> dict:
             sample.gt_sem_seg = PixelData(data=torch.randint(0, 150, (1, h, w)))
         samples.append(sample)
     return dict(inputs=inputs, data_samples=samples)
+
+
+def padded_seg_crop(model, crop_size) -> torch.Tensor:
+    """The inputs the segmentor's data preprocessor makes of a training crop of
+    ``crop_size``, checked: padded to the backbone's total stride (its own padding is then a
+    no-op), here 518x518, and the label map padded with them (ignore index 255), on the same
+    grid."""
+    crop_h, crop_w = crop_size
+    data = model.data_preprocessor(seg_batch(crop_h, crop_w), training=True)
+    inputs = data['inputs']
+    pad_h, pad_w = inputs.shape[2:]
+    assert pad_h % model.backbone.total_stride == 0 and pad_w % model.backbone.total_stride == 0
+    assert (pad_h, pad_w) == (518, 518)
+    gt = data['data_samples'][0].gt_sem_seg.data
+    assert tuple(gt.shape[1:]) == (pad_h, pad_w)
+    assert (gt[:, crop_h:, :] == 255).all() and (gt[:, :, crop_w:] == 255).all()
+    return inputs
 
 # ----------------------------------------------------------------- tiny models of the tasks
 IMPORTS = dict(imports=['mmseq.models', 'mmseq.models.decode_heads', 'mmseq.engine'],

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from helpers import seg_batch, shallow, strides_of
+from helpers import padded_seg_crop, seg_batch, shallow, strides_of
 from mmseq.apis import init_model
 
 ARCHS = ['s', 'm', 'l']
@@ -98,18 +98,8 @@ def test_seg_geometry(repo_root):
     """At the config's 512 crop, every stride the head assumes is the measured one."""
     cfg = shallow(seg_cfg(repo_root))
     model = init_model(cfg)
-    crop_h, crop_w = cfg.crop_size
-    data = model.data_preprocessor(seg_batch(crop_h, crop_w), training=True)
-    inputs = data['inputs']
+    inputs = padded_seg_crop(model, cfg.crop_size)
     pad_h, pad_w = inputs.shape[2:]
-    # Padded to the backbone's total stride, so its own padding is a no-op ...
-    assert pad_h % model.backbone.total_stride == 0 and pad_w % model.backbone.total_stride == 0
-    assert (pad_h, pad_w) == (518, 518)
-    # ... and the label map is padded with it (ignore index), on the same grid.
-    gt = data['data_samples'][0].gt_sem_seg.data
-    assert tuple(gt.shape[1:]) == (pad_h, pad_w)
-    assert (gt[:, crop_h:, :] == 255).all() and (gt[:, :, crop_w:] == 255).all()
-
     with torch.no_grad():
         feats = model.backbone(inputs)
         outs = model.neck(feats)
