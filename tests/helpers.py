@@ -344,6 +344,27 @@ def cls_options(imagenet_root):
     return opts
 
 
+# ----------------------------------------------------------------- offline Hugging Face hub
+HUB_COMMIT = '0123456789abcdef0123456789abcdef01234567'  # any 40-hex revision
+
+
+def write_hub_cache(hf_home: str, name: str, tensors: Dict[str, torch.Tensor],
+                    commit: str = HUB_COMMIT) -> str:
+    """huggingface_hub's cache layout of the repo ``timm/<name>`` at revision ``main`` (what
+    ``hf_hub_download`` leaves behind), for a process run with ``HF_HOME=hf_home`` and
+    ``HF_HUB_OFFLINE=1``; returns the path of the stored ``model.safetensors``."""
+    from safetensors.torch import save_file
+    repo = osp.join(hf_home, 'hub', f'models--timm--{name}')
+    snapshot = osp.join(repo, 'snapshots', commit)
+    os.makedirs(snapshot, exist_ok=True)
+    os.makedirs(osp.join(repo, 'refs'), exist_ok=True)
+    path = osp.join(snapshot, 'model.safetensors')
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path)
+    with open(osp.join(repo, 'refs', 'main'), 'w') as f:
+        f.write(commit)
+    return path
+
+
 # ----------------------------------------------------------------- running tools
 def free_port():
     with socket.socket() as s:

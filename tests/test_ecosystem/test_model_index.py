@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 
 import mmseq.models  # noqa: F401  (as a user does first: registers the names)
-from helpers import REPO, cls_options, load_tool
+from helpers import REPO, cls_options, load_tool, write_hub_cache
 
 pytestmark = pytest.mark.slow
 
@@ -206,20 +206,6 @@ def test_wheel_ships_configs_tools_and_model_index(installed):
         assert not any('__pycache__' in n for n in names if n.startswith('mmseq/.mim/'))
 
 
-def _write_hub_cache(hf_home, name, tensors):
-    """huggingface_hub's cache layout of the repo ``timm/<name>`` at revision main (what
-    ``hf_hub_download`` leaves behind), for an offline process."""
-    from safetensors.torch import save_file
-    repo = osp.join(hf_home, 'hub', f'models--timm--{name}')
-    commit = '0123456789abcdef0123456789abcdef01234567'
-    os.makedirs(osp.join(repo, 'snapshots', commit))
-    os.makedirs(osp.join(repo, 'refs'))
-    save_file({k: v.contiguous() for k, v in tensors.items()},
-              osp.join(repo, 'snapshots', commit, 'model.safetensors'))
-    with open(osp.join(repo, 'refs', 'main'), 'w') as f:
-        f.write(commit)
-
-
 # A fresh process on the installed wheel: the names come from its own index through
 # custom_imports, and get_model(name, pretrained=True) reads the metafile's timm:// weights.
 INSTALLED_SCRIPT = """
@@ -251,7 +237,7 @@ def test_installed_wheel_by_name(installed, tmp_path):
     torch.nn.init.normal_(reference.head.fc.weight, std=0.02)
     torch.nn.init.normal_(reference.head.fc.bias, std=0.02)
     hf_home = str(tmp_path / 'hf_home')
-    _write_hub_cache(hf_home, 'sequencer2d_s.in1k', reference.state_dict())
+    write_hub_cache(hf_home, 'sequencer2d_s.in1k', reference.state_dict())
     x = torch.randn(2, 3, 56, 56)  # a multiple of 14: timm (no padding) sees the same pixels
     with torch.no_grad():
         torch.save((x, reference(x)), str(tmp_path / 'x.pth'))

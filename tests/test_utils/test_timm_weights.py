@@ -17,9 +17,8 @@ from types import SimpleNamespace
 import mmengine
 import pytest
 import torch
-from safetensors.torch import save_file
 
-from helpers import REPO, TINY_ARCH, loader_options, run, subprocess_env
+from helpers import REPO, TINY_ARCH, loader_options, run, subprocess_env, write_hub_cache
 
 timm = pytest.importorskip('timm')  # part of the pinned stack (requirements/runtime.txt)
 
@@ -31,14 +30,7 @@ CONFIG = 'configs/seq2d_s_in1k.py'
 
 def write_hub_entry(hf_home, name, tensors):
     """``hf_hub_download``'s cache layout for ``timm/<name>`` at revision ``main``."""
-    repo = osp.join(hf_home, 'hub', f'models--timm--{name}')
-    snapshot = osp.join(repo, 'snapshots', COMMIT)
-    mmengine.mkdir_or_exist(snapshot)
-    mmengine.mkdir_or_exist(osp.join(repo, 'refs'))
-    save_file({k: v.contiguous() for k, v in tensors.items()},
-              osp.join(snapshot, 'model.safetensors'))
-    with open(osp.join(repo, 'refs', 'main'), 'w') as f:
-        f.write(COMMIT)
+    write_hub_cache(hf_home, name, tensors, commit=COMMIT)
 
 
 @pytest.fixture(scope='module')
