@@ -8,6 +8,7 @@
 - ``ddp_checkpoint``: a distributed run's last checkpoint, checked;
 - ``--cfg-options`` that shrink the real configs on the command line, as a user would;
 - running tools: ``run`` (a tool as a subprocess), ``load_tool`` (in-process), ``subprocess_env``;
+  ``serve_folder`` / ``url_env`` for checkpoints given as http:// URLs (loopback only);
 - the OpenMMLab libraries' own ``tools/`` (``library_tool``, ``run_tool``) on tiny configs and
   generated data (``LIBRARY_TASKS``, ``make_task_data``, ``user_config``, ``train_in_process``);
 - hooks that put a training process into a fault, for tests/test_robustness/test_faults.py
@@ -396,6 +397,47 @@ def run(cmd, timeout=300, cuda=False, **env):
     assert 'terminate called' not in output
     assert 'outlived the process group' not in output
     return output
+
+
+class serve_folder:
+    """``with serve_folder(folder) as server:`` the files of ``folder`` over HTTP on
+    127.0.0.1 (a free port; loopback only), ``server.url(name)`` their URLs, ``server.requests``
+    the paths asked for so far. For checkpoints given as URLs, as OpenMMLab tools take them."""
+
+    def __init__(self, folder: str):
+        import functools
+        import http.server
+        requests = self.requests = []
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0), functools.partial(Handler, directory=str(folder)))
+
+    def url(self, name: str) -> str:
+        return f'http://127.0.0.1:{self._server.server_address[1]}/{name}'
+
+    def __enter__(self):
+        import threading
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def url_env(torch_home: str) -> dict:
+    """Environment of a process that downloads from :class:`serve_folder`: torch hub's cache
+    in ``torch_home``, no proxy for the loopback address."""
+    return dict(TORCH_HOME=str(torch_home), NO_PROXY='127.0.0.1,localhost',
+                no_proxy='127.0.0.1,localhost')
 
 
 def load_tool(path: str):

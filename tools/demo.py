@@ -20,7 +20,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('image', help='image file')
     parser.add_argument('config', help='segmentation or detection config file')
-    parser.add_argument('checkpoint', help='checkpoint of that config (e.g. from tools/train.py)')
+    parser.add_argument('checkpoint', help='checkpoint of that config (e.g. from tools/train.py): '
+                        'a file or an http(s):// URL')
     parser.add_argument('--out', required=True, help='where to write the visualisation (png)')
     parser.add_argument('--device', default='cpu', help="e.g. 'cpu' or 'cuda:0'")
     parser.add_argument('--score-thr', type=float, default=0.3,

@@ -34,9 +34,10 @@ def init_model(config: ConfigType,
 
     Args:
         config: config file or :obj:`mmengine.Config`.
-        checkpoint: a full-model checkpoint (e.g. one written by ``tools/train.py``). It is
-            loaded with ``weights_only=True`` and ``strict=True``. Without it the model keeps
-            its random initialisation.
+        checkpoint: a full-model checkpoint (e.g. one written by ``tools/train.py``): a file,
+            or an ``http(s)://`` URL of one (downloaded once into torch hub's cache,
+            ``$TORCH_HOME/hub/checkpoints``). It is loaded with ``weights_only=True`` and
+            ``strict=True``. Without it the model keeps its random initialisation.
         device: where to put the model.
         cfg_options: overrides merged into the config first.
 

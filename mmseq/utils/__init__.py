@@ -5,8 +5,8 @@ mmengine's FLOP counter; it imports nothing else of mmseq.
 Importing this package allow-lists the objects of mmengine checkpoints for
 ``torch.load(weights_only=True)`` (see :mod:`mmseq.utils.checkpoint`).
 """
-from .checkpoint import (load_checkpoint_weights_only, register_mmengine_safe_globals,
-                         register_timm_scheme)
+from .checkpoint import (download_checkpoint, is_url, load_checkpoint_weights_only,
+                         register_mmengine_safe_globals, register_timm_scheme)
 from .config import get_test_pipeline, load_config
 from .device import DEVICE_ENV, nvidia_driver_version, resolve_device  # noqa: F401
 from .dist import (destroy_distributed, distributed_session, print_log_rank0,
@@ -19,7 +19,8 @@ from .timm_weights import (TIMM_SCHEME, TIMM_SEQUENCER_REPOS, convert_sequencer_
 register_mmengine_safe_globals()
 
 __all__ = [
-    'load_checkpoint_weights_only', 'register_mmengine_safe_globals', 'load_config',
+    'load_checkpoint_weights_only', 'download_checkpoint', 'is_url',
+    'register_mmengine_safe_globals', 'load_config',
     'get_test_pipeline', 'setup_cpu_distributed', 'destroy_distributed', 'distributed_session',
     'print_log_rank0', 'atomic_save', 'atomic_write_bytes', 'register_mmengine_flop_handles',
     'register_timm_scheme', 'TIMM_SCHEME', 'TIMM_SEQUENCER_REPOS', 'convert_sequencer_state_dict',

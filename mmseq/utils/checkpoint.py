@@ -19,10 +19,18 @@ bound to a function that only returns HistoryBuffer's registered statistics meth
 ``timm://sequencer2d_{s,m,l}.in1k`` (the public weights on the Hugging Face hub, converted on
 the fly by :mod:`mmseq.utils.timm_weights`), and :func:`load_checkpoint_weights_only` takes them
 too.
+
+``http://`` and ``https://`` URLs, which every OpenMMLab tool accepts as checkpoints, are
+downloaded once into torch hub's cache (:func:`download_checkpoint`, the folder mmengine's
+loader uses) and then read like a local file, weights only.
 """
+import os
 import os.path as osp
 import pickle
+import sys
+import urllib.error
 from typing import Any, Union
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
@@ -75,16 +83,54 @@ def register_mmengine_safe_globals() -> None:
     _registered = True
 
 
+URL_SCHEMES = ('http://', 'https://')
+
+
+def is_url(path: Any) -> bool:
+    """Whether ``path`` is an ``http(s)://`` URL."""
+    return isinstance(path, str) and path.startswith(URL_SCHEMES)
+
+
+def download_checkpoint(url: str, model_dir: Union[str, None] = None) -> str:
+    """The local copy of the checkpoint at ``url``: ``<model_dir>/<file name>``, by default
+    ``<torch.hub.get_dir()>/checkpoints`` (``$TORCH_HOME/hub/checkpoints``, where mmengine's
+    http loader keeps downloads too), downloaded when it is not there yet.
+
+    Raises:
+        ValueError: ``url`` is not an http(s) URL of a file.
+        OSError: the download failed (the message names the URL and the server's answer).
+    """
+    if not is_url(url):
+        raise ValueError(f'not an http(s) URL: {url}')
+    filename = osp.basename(urlparse(url).path)
+    if not filename:
+        raise ValueError(f'the URL names no file: {url}')
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    cached = osp.join(model_dir, filename)
+    if osp.isfile(cached):
+        return cached
+    os.makedirs(model_dir, exist_ok=True)
+    sys.stderr.write(f'Downloading: "{url}" to {cached}\n')
+    try:
+        # written to a temporary file and moved into place: never a partial file under `cached`
+        torch.hub.download_url_to_file(url, cached, progress=sys.stderr.isatty())
+    except (urllib.error.URLError, OSError) as err:
+        raise OSError(f'cannot download checkpoint {url}: {err}') from err
+    return cached
+
+
 def load_checkpoint_weights_only(path: Union[str, 'osp.PathLike'],
                                  map_location: Any = 'cpu') -> Any:
     """Load a checkpoint file without running code from it.
 
     ``.safetensors`` files are read with safetensors; anything else with
     ``torch.load(weights_only=True)`` and mmengine's allow-list; ``timm://<name>`` is resolved
-    and converted by :func:`mmseq.utils.timm_weights.load_timm_sequencer`.
+    and converted by :func:`mmseq.utils.timm_weights.load_timm_sequencer`; an ``http(s)://``
+    URL is read from torch hub's cache (:func:`download_checkpoint`).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        OSError: the download of a URL failed.
         ValueError: an unknown ``timm://`` name, or its file holds no Sequencer2D weights.
         RuntimeError: the pickle names a global outside the allow-list (the message names the
             file and the global).
@@ -92,6 +138,8 @@ def load_checkpoint_weights_only(path: Union[str, 'osp.PathLike'],
     path = str(path)
     if path.startswith(TIMM_SCHEME):
         return load_timm_sequencer(path, map_location)
+    if is_url(path):
+        path = download_checkpoint(path)
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint not found: {path}')
     if path.endswith('.safetensors'):
