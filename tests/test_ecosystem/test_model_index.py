@@ -271,3 +271,51 @@ def test_mim_train_and_test(installed, tmp_path):
     assert osp.join(site, 'mmseq', '.mim', 'tools', 'test.py') in out
     top1 = re.findall(r'Epoch\(test\) \[1/1\].*accuracy/top1: ([0-9.]+)', out)
     assert len(top1) == 1 and 0.0 <= float(top1[0]) <= 100.0
+
+
+# ----------------------------------------------------------------- the editable install
+def test_mim_train_and_test_with_the_editable_install(tmp_path):
+    """``make setup``'s editable install (``pip install -e .``) and
+    ``tools/misc/mim_link.py``: mim finds ``<site-packages>/mmseq/.mim`` (a link to the
+    checkout's package, recorded for ``pip uninstall``), the config by name and the
+    checkout's tools, and trains and tests with them in a fresh process."""
+    import importlib.metadata
+    dist = importlib.metadata.distribution('mmseq')
+    mim_link = load_tool('tools/misc/mim_link.py')
+    if mim_link.editable_checkout(dist) != mim_link.CHECKOUT:
+        pytest.skip('mmseq is not an editable install of this checkout (make setup)')
+    site = str(dist.locate_file(''))
+    link = osp.join(site, 'mmseq')
+    assert osp.realpath(link) == osp.realpath(osp.join(REPO, 'mmseq')), \
+        f'{link} is not linked to the checkout: run tools/misc/mim_link.py (make setup does)'
+    assert 'mmseq' in [str(f) for f in dist.files]  # pip uninstall removes the link
+
+    from mmseq.testing import make_imagenet
+    imagenet = str(tmp_path / 'imagenet')
+    make_imagenet(imagenet, num_classes=4, per_class=2, size=64, val_per_class=1)
+    opts = cls_options(imagenet)
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONWARNINGS='ignore')
+    env.pop('PYTHONPATH', None)  # mmseq as installed, the way a user's shell has it
+
+    def mim(*args):
+        proc = subprocess.run([sys.executable, '-m', 'mim', *args], cwd=str(tmp_path),
+                              env=env, capture_output=True, text=True, timeout=600)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f'mim {" ".join(args[:3])} failed:\n{output[-5000:]}'
+        return output
+
+    work = str(tmp_path / 'work')
+    out = mim('train', 'mmseq', 'seq2d_s_in1k.py', '--work-dir', work, '--cfg-options',
+              'train_cfg.max_epochs=1', 'default_hooks.logger.interval=1', *opts)
+    config = osp.join(REPO, 'configs', 'seq2d_s_in1k.py')  # mim prints the link's target
+    assert f'will use {config} instead' in out
+    assert f'{osp.join(link, ".mim", "tools", "train.py")} {config}' in out
+    assert re.search(r'Epoch\(train\) \[1\]\[2/2\]', out)  # 8 images / batch 4
+    ckpt = osp.join(work, 'epoch_1.pth')
+    assert osp.isfile(ckpt)
+
+    out = mim('test', 'mmseq', 'seq2d_s_in1k.py', '--checkpoint', ckpt, '--work-dir',
+              str(tmp_path / 'test'), '--cfg-options', *opts)
+    assert osp.join(link, '.mim', 'tools', 'test.py') in out
+    top1 = re.findall(r'Epoch\(test\) \[1/1\].*accuracy/top1: ([0-9.]+)', out)
+    assert len(top1) == 1 and 0.0 <= float(top1[0]) <= 100.0

@@ -255,3 +255,22 @@ def test_gpu_check_without_gpu_still_writes_its_report(tmp_path):
     venv_py = out / 'venv' / 'bin' / 'python'
     assert subprocess.run([str(venv_py), '-c', 'import gpucheckprobe, gpucheckpacked; '
                            'assert gpucheckprobe.VALUE == gpucheckpacked.VALUE == 42']).returncode == 0
+
+
+def test_cuda_build_says_what_it_builds_and_how_to_skip_it(tmp_path):
+    """With a GPU visible, the line before mmcv's CUDA build names the architectures, why, and
+    the CPU-only way (the build itself fails at once here: its source does not exist)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MMSEQ_CUDA', 'TORCH_CUDA_ARCH_LIST', 'CUDA_VISIBLE_DEVICES')}
+    env.update(PATH=fake_nvidia_smi(tmp_path, ['9.0']), MMSEQ_MMCV_WHEELS=str(tmp_path / 'wh'),
+               MMSEQ_MMCV_SRC=str(tmp_path / 'missing-mmcv.tar.gz'),
+               CUDA_HOME=str(tmp_path / 'cuda'))
+    proc = subprocess.run(['bash', SETUP, '--mmcv-wheel-only'], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 1 and 'the cuda-9.0 build failed' in proc.stderr
+    lines = proc.stdout.splitlines()
+    (message, ) = [ln for ln in lines if "building mmcv's CUDA ops" in ln]
+    assert 'GPU architecture(s) 9.0 (needed to train and test on the GPU)' in message
+    assert "'MMSEQ_CUDA=0 make setup' builds the CPU ops only" in message
+    assert "enough for 'make demo' and 'make test' (both run on the CPU)" in message
+    assert lines.index(message) < next(i for i, ln in enumerate(lines) if 'wheel from' in ln)
