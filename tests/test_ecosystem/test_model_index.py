@@ -206,6 +206,17 @@ def test_wheel_ships_configs_tools_and_model_index(installed):
         assert not any('__pycache__' in n for n in names if n.startswith('mmseq/.mim/'))
 
 
+def test_wheel_carries_the_license(installed):
+    wheel, _, _ = installed
+    with zipfile.ZipFile(wheel) as zf:
+        info = next(n for n in zf.namelist() if n.endswith('.dist-info/METADATA'))
+        metadata = zf.read(info).decode()
+        (license_file, ) = [n for n in zf.namelist() if n.endswith('.dist-info/licenses/LICENSE')]
+        with open(osp.join(REPO, 'LICENSE'), 'rb') as f:
+            assert zf.read(license_file) == f.read()
+    assert 'License-File: LICENSE' in metadata and 'License: Apache License 2.0' in metadata
+
+
 # A fresh process on the installed wheel: the names come from its own index through
 # custom_imports, and get_model(name, pretrained=True) reads the metafile's timm:// weights.
 INSTALLED_SCRIPT = """
