@@ -105,6 +105,25 @@ def _copy(src: Path, dst: Path):
         shutil.copy2(src, dst)
 
 
+def _extras():
+    """``pip install mmseq`` brings what the backbone needs (torch, mmengine, mmcv.cnn), so that
+    mmseq can be added to an OpenMMLab environment without changing it (``--no-deps`` adds
+    nothing at all). The extras (docs/install.md):
+
+    - ``tasks``: what the configs and the tools use: mmpretrain, mmsegmentation and mmdet at
+      the versions the configs are tested with, timm, safetensors and huggingface_hub for the
+      ``timm://`` weights (requirements/runtime.txt);
+    - ``tests``: the test suite's tools (requirements/tests.txt);
+    - ``all``: both.
+    """
+    tasks = read_requirements('runtime.txt')
+    if not any(re.match(r'huggingface[-_]hub\b', r) for r in tasks):
+        tasks.append('huggingface_hub')  # mmseq.utils.timm_weights imports it (timm needs it too)
+    tests = read_requirements('tests.txt')
+    return dict(tasks=tasks, tests=tests, all=tasks + tests)
+
+
+EXTRAS = _extras()
 extension = step_loop_extension()
 cmdclass = dict(extension.pop('cmdclass', {}), build_py=BuildPyWithMim)
 
@@ -120,13 +139,10 @@ setup(
     package_data={'mmseq.models.layers': ['csrc/*.cpp', '_lstm2d_steps.build'],
                   'mmseq.analysis': ['data/*.txt']},  # the ImageNet wnid order (robustness)
     python_requires='>=3.9',
-    # The backbone needs only torch + mmengine + mmcv.cnn; the tasks add the downstream libraries.
     install_requires=['torch', 'mmengine>=0.10', 'mmcv>=2.0.0,<2.2.0'],
-    extras_require={
-        'tasks': read_requirements('runtime.txt'),
-        'tests': read_requirements('tests.txt'),
-    },
+    extras_require=EXTRAS,
     license='Apache License 2.0',
+    license_files=['LICENSE'],
     zip_safe=False,
     cmdclass=cmdclass,
     **extension,
