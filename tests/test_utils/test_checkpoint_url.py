@@ -1,5 +1,5 @@
 """Checkpoints given as http(s):// URLs, as every OpenMMLab tool takes them: ``init_model`` and
-``tools/demo.py`` download the file once into torch hub's cache ($TORCH_HOME, a temporary
+``tools/demo.py`` (on demo/demo.jpg) download the file once into torch hub's cache ($TORCH_HOME, a temporary
 folder here) and load it weights only. The server is ``http.server`` on 127.0.0.1."""
 import os.path as osp
 import sys
@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from helpers import config_file, run, serve_folder, url_env
+from helpers import REPO, config_file, run, serve_folder, url_env
 from mmseq.apis import init_model
 from mmseq.utils import download_checkpoint, load_checkpoint_weights_only
 
@@ -55,11 +55,10 @@ def test_url_errors(served):
 
 
 def test_demo_tool_with_url(served, tmp_path):
+    """tools/demo.py on the repository's demo image (demo/README.md), the checkpoint by URL."""
     server, _, name = served
-    import cv2
-    import numpy as np
-    image = str(tmp_path / 'image.png')
-    cv2.imwrite(image, np.random.default_rng(0).integers(0, 256, (60, 80, 3), np.uint8))
+    image = osp.join(REPO, 'demo', 'demo.jpg')
+    assert osp.getsize(image) < 200 * 1024
     out = str(tmp_path / 'vis.png')
     log = run([sys.executable, 'tools/demo.py', image, CONFIG, server.url(name), '--out', out],
               **url_env(tmp_path / 'torch_home'))
