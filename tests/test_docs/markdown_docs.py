@@ -213,7 +213,8 @@ def shell_commands(relpath: str) -> List[Command]:
 # A command the docs tests check, wherever it is written.
 CHECKED_COMMAND = re.compile(
     r'^\s*(?:\$ )?(?:[A-Za-z_]\w*=\S*\s+)*(?:nice(?:\s+-n\s*\d+)?\s+)?'
-    r'(?:(?:\S*/)?python3?\s+(?:-m\s+\S+|\S+\.py)|mim\s+\w+|make\s+\w|(?:bash\s+)?\S*tools/\S+\.(?:sh|py))')
+    r'(?:(?:\S*/)?python3?\s+(?:-m\s+\S+|\S+\.py)|mim\s+\w+|make\s+\w'
+    r'|(?:bash\s+)?\S*tools/\S+\.(?:sh|py))')
 
 
 def unchecked_commands(relpath: str) -> List[str]:

@@ -16,7 +16,9 @@ COMMANDS = [c for f in doc_files() for c in shell_commands(f) if is_checked(c)]
 @pytest.mark.parametrize('cmd', COMMANDS, ids=[c.where for c in COMMANDS])
 def test_documented_command(cmd):
     problems = problems_of(cmd)
-    assert not problems, f'{cmd.where}: {cmd.text}\n' + '\n'.join(f'  - {p}' for p in problems)
+    if problems:
+        pytest.fail(f'{cmd.where}: {cmd.text}\n' + '\n'.join(f'  - {p}' for p in problems),
+                    pytrace=False)
 
 
 def test_the_docs_have_commands():
@@ -31,11 +33,13 @@ def test_no_unchecked_commands(relpath):
     """Commands sit in ```bash blocks, where they are checked, not in ```text blocks or
     indented code."""
     problems = unchecked_commands(relpath)
-    assert not problems, '\n'.join(problems)
+    if problems:
+        pytest.fail('\n'.join(problems), pytrace=False)
 
 
 @pytest.mark.parametrize('relpath', doc_files())
 def test_fences_and_markers(relpath):
     """Every fence is closed and every test marker is one the docs tests know."""
     problems = fence_problems(relpath)
-    assert not problems, '\n'.join(problems)
+    if problems:
+        pytest.fail('\n'.join(problems), pytrace=False)

@@ -72,8 +72,9 @@ def test_python_snippet_runs(block, hf_home, tmp_path):
     proc = subprocess.run([sys.executable, RUNNER, str(script)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=900)
     output = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, (
-        f'{block.where}: the ```python block (lines {block.first_line}-'
-        f'{block.first_line + len(block.lines) - 1}) failed with exit code {proc.returncode}.\n'
-        f'Mark it <!-- test: skip (reason) --> only if it cannot run on a CPU machine without '
-        f'data.\n--- code\n{code}\n--- output (end)\n{output}')
+    if proc.returncode != 0:
+        pytest.fail(
+            f'{block.where}: the ```python block (lines {block.first_line}-'
+            f'{block.first_line + len(block.lines) - 1}) failed with exit code {proc.returncode}.\n'
+            f'Mark it <!-- test: skip (reason) --> only if it cannot run on a CPU machine without '
+            f'data.\n--- code\n{code}\n--- output (end)\n{output}', pytrace=False)
