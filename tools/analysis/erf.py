@@ -1,4 +1,4 @@
-"""Effective receptive fields of every block of one or more models, side by side (paper Sec. 4.5
+r"""Effective receptive fields of every block of one or more models, side by side (paper Sec. 4.5
 and App. D, eqs. 8-9).
 
 For each block, the summed centre output (all channels at the centre of the block's output map,
@@ -10,12 +10,15 @@ Blocks are found by backbone type (Sequencer: ``backbone.stages.*.blocks.*``; Co
 ``backbone.stages.*.*``; ResNet: ``backbone.layer*.*``; Swin: ``backbone.stages.*.blocks.*``;
 ViT/DeiT: ``backbone.layers.*``) or by ``--layers PATTERN --layout LAYOUT``.
 
-Example (paper Fig. 5 / App. D at 224 px, 50 validation images)::
+Example (paper Fig. 5 / App. D at 224 px, 50 validation images), Sequencer2D-S (the public
+timm weights) against mmpretrain's ConvNeXt-T (its model ``convnext-tiny_32xb128_in1k``: config
+and weights as mmpretrain's metafile names them; the URL is downloaded once into torch hub's
+cache)::
 
-    M=.venv/lib/python3.11/site-packages/mmpretrain/.mim/configs
-    python tools/analysis/erf.py configs/seq2d_s_in1k.py \
-        $M/convnext/convnext-tiny_32xb128_in1k.py \
-        --checkpoints seq2d_s.pth convnext-tiny.pth --names Seq2D-S ConvNeXt-T \
+    M=$(python -c 'import mmpretrain, os; print(os.path.dirname(mmpretrain.__file__))')/.mim/configs
+    CONVNEXT=https://download.openmmlab.com/mmclassification/v0/convnext/convnext-tiny_32xb128_in1k_20221207-998cf3e9.pth
+    python tools/analysis/erf.py configs/seq2d_s_in1k.py $M/convnext/convnext-tiny_32xb128_in1k.py \
+        --checkpoints timm://sequencer2d_s.in1k $CONVNEXT --names Seq2D-S ConvNeXt-T \
         --images data/imagenet/val --num-images 50 --resolution 224 --out-dir work_dirs/erf
 
 Writes ``erf.png`` (a group of rows per model, its blocks left to right), ``erf.json`` (per
@@ -39,10 +42,12 @@ from mmseq.utils import get_test_pipeline, load_config
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Effective receptive fields of every block')
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('configs', nargs='+', help='one config per compared model')
     p.add_argument('--checkpoints', nargs='+', default=None,
-                   help='one per config; "none" keeps the random initialisation')
+                   help='one per config: a file, an http(s):// URL or timm://sequencer2d_'
+                   '{s,m,l}.in1k; "none" keeps the random initialisation')
     p.add_argument('--names', nargs='+', default=None, help='labels (default: config names)')
     p.add_argument('--images', required=True, help='folder of images (searched recursively)')
     p.add_argument('--num-images', type=int, default=50)

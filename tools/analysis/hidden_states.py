@@ -1,4 +1,4 @@
-"""Hidden states of one Sequencer block for one image (paper Fig. 4): the outputs of the
+r"""Hidden states of one Sequencer block for one image (paper Fig. 4): the outputs of the
 vertical BiLSTM, the horizontal BiLSTM and the channel fusion (``fc``) of the block's BiLSTM2D.
 
 The states are captured with forward hooks on ``token_mixer.rnn_v`` / ``rnn_h`` / ``fc`` of the
@@ -8,8 +8,9 @@ sequences, so its (B*W, H, 2D) output is reshaped back to the (H, W, 2D) map.
 
 Example (Fig. 4: the last block of the first stage)::
 
-    python tools/analysis/hidden_states.py configs/seq2d_s_in1k.py --checkpoint seq2d_s.pth \
-        --image demo/cat.jpg --stage 0 --block -1 --out-dir work_dirs/hidden_states
+    python tools/analysis/hidden_states.py configs/seq2d_s_in1k.py \
+        --checkpoint timm://sequencer2d_s.in1k --image demo/demo.jpg --stage 0 --block -1 \
+        --out-dir work_dirs/hidden_states
 
 Writes ``hidden_states.png`` (rows: vertical LSTM, horizontal LSTM, channel fusion; columns:
 the input and the channels shown, each min-max scaled) and ``hidden_states.json`` (map sizes,
@@ -33,9 +34,12 @@ TITLES = dict(vertical='vertical LSTM', horizontal='horizontal LSTM', fusion='ch
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='BiLSTM2D hidden states of one Sequencer block')
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config')
-    p.add_argument('--checkpoint', default=None, help='weights (default: random init)')
+    p.add_argument('--checkpoint', default=None,
+                   help='weights: a file, an http(s):// URL or timm://sequencer2d_{s,m,l}.in1k '
+                   '(default: random init)')
     p.add_argument('--image', required=True)
     p.add_argument('--stage', type=int, default=0, help='stage index (0-based; -1 = last)')
     p.add_argument('--block', type=int, default=-1, help='block index in the stage (-1 = last)')

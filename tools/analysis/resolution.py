@@ -1,4 +1,4 @@
-"""Resolution adaptability (paper Fig. 3a/b): top-1 of classifiers trained at one resolution and
+r"""Resolution adaptability (paper Fig. 3a/b): top-1 of classifiers trained at one resolution and
 evaluated, without fine-tuning, at others; absolute and relative to the training resolution.
 
 Each config's test pipeline is re-targeted to every resolution r keeping its crop ratio
@@ -6,11 +6,14 @@ Each config's test pipeline is re-targeted to every resolution r keeping its cro
 r). Default resolutions: Sequencer 112..448 in steps of 28 (multiples of its stride 14: no
 padding), other models 128..448 in steps of 32, as in the paper; ``--resolutions`` overrides.
 
-Example (Fig. 3a/b on ImageNet-1K val)::
+Example (Fig. 3a/b on ImageNet-1K val), Sequencer2D-S (the public timm weights) against
+mmpretrain's DeiT-S (its model ``deit-small_4xb256_in1k``: config and weights as mmpretrain's
+metafile names them; the URL is downloaded once into torch hub's cache)::
 
-    python tools/analysis/resolution.py configs/seq2d_s_in1k.py \
-        .venv/lib/python3.11/site-packages/mmpretrain/.mim/configs/deit/deit-small_4xb256_in1k.py \
-        --checkpoints seq2d_s.pth deit-small.pth --names Seq2D-S DeiT-S \
+    M=$(python -c 'import mmpretrain, os; print(os.path.dirname(mmpretrain.__file__))')/.mim/configs
+    DEIT=https://download.openmmlab.com/mmclassification/v0/deit/deit-small_pt-4xb256_in1k_20220218-9425b9bb.pth
+    python tools/analysis/resolution.py configs/seq2d_s_in1k.py $M/deit/deit-small_4xb256_in1k.py \
+        --checkpoints timm://sequencer2d_s.in1k $DEIT --names Seq2D-S DeiT-S \
         --data-root data/imagenet --out-dir work_dirs/resolution
 
 Writes ``resolution.png`` (absolute and relative top-1), ``resolution.csv`` and
@@ -37,13 +40,16 @@ from mmseq.utils import get_test_pipeline, load_config
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Top-1 at several resolutions, no fine-tuning')
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('configs', nargs='+', help='classifier configs (mmpretrain)')
     p.add_argument('--checkpoints', nargs='+', default=None,
-                   help='one per config; "none" keeps the random initialisation')
+                   help='one per config: a file, an http(s):// URL or timm://sequencer2d_'
+                   '{s,m,l}.in1k; "none" keeps the random initialisation')
     p.add_argument('--names', nargs='+', default=None, help='labels (default: config names)')
     p.add_argument('--resolutions', nargs='+', type=int, default=None,
-                   help='for every config (default: per model family, see above)')
+                   help='for every config (default: Sequencer 112..448 in steps of 28, '
+                   'other models 128..448 in steps of 32)')
     p.add_argument('--data-root', default=None,
                    help="ImageNet-layout folder replacing the test dataset's data_root")
     p.add_argument('--max-images', type=int, default=None, help='first N test images only')

@@ -1,9 +1,9 @@
-"""Robustness and generalization of an ImageNet-1K classifier (paper Sec. 4.4 and App. C,
+r"""Robustness and generalization of an ImageNet-1K classifier (paper Sec. 4.4 and App. C,
 Tables 8 and 9): IN-A, IN-R, IN-Sketch, IN-C (mCE), IN-V2, IN-ReaL, FGSM and PGD.
 
 Example (Table 8's IN-C column and Table 9's row for one model)::
 
-    python tools/analysis/robustness.py configs/seq2d_l_in1k.py seq2d_l.pth \
+    python tools/analysis/robustness.py configs/seq2d_l_in1k.py timm://sequencer2d_l.in1k \
         --benchmark imagenet-c --data-root data/imagenet-c --out-dir work_dirs/robustness
 
 Prints ``NAME: METRIC = VALUE`` (e.g. ``imagenet-c: mCE = 48.90``) and writes
@@ -26,9 +26,11 @@ from mmseq.utils import atomic_write_bytes, get_test_pipeline, load_config
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Robustness / generalization benchmarks (Table 8)')
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config', help='ImageNet-1K classifier config (1000 classes)')
-    p.add_argument('checkpoint', help='its weights (e.g. a tools/train.py checkpoint)')
+    p.add_argument('checkpoint', help='its weights: a file (e.g. a tools/train.py checkpoint), '
+                   'an http(s):// URL or timm://sequencer2d_{s,m,l}.in1k')
     p.add_argument('--benchmark', required=True, choices=BENCHMARKS)
     p.add_argument('--data-root', required=True,
                    help='the benchmark in its release layout (docs/robustness_benchmarks.md)')
@@ -53,7 +55,7 @@ def parse_args(argv=None):
         p.error('--corruptions applies to --benchmark imagenet-c only')
     if args.max_images is not None and args.max_images < 1:
         p.error('--max-images must be positive')
-    if not osp.isfile(args.checkpoint):
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         p.error(f'checkpoint not found: {args.checkpoint}')
     return args
 

@@ -16,7 +16,8 @@ from mmseq.utils import (TIMM_SCHEME, atomic_save, convert_sequencer_state_dict,
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('src', help='timm or official Sequencer2D weights (.pth / .safetensors) '
                         'or timm://sequencer2d_{s,m,l}.in1k')
     parser.add_argument('dst', help='output mmpretrain checkpoint (.pth)')
