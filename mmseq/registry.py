@@ -21,3 +21,13 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
                                       parent=MMENGINE_CONSTRUCTORS, scope='mmseq',
                                       locations=['mmseq.engine'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='mmseq', locations=['mmseq.engine'])
+
+# Data: the loading transforms and the COCO data set that check a user's files and name the
+# file at fault (mmseq.datasets).
+from mmengine.registry import DATASETS as MMENGINE_DATASETS  # noqa: E402
+from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS  # noqa: E402
+
+TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='mmseq',
+                      locations=['mmseq.datasets'])
+DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='mmseq',
+                    locations=['mmseq.datasets'])
