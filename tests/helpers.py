@@ -500,7 +500,7 @@ def make_task_data(root: str) -> Dict[str, str]:
 
 
 def data_options(task: str, data_root: str) -> List[str]:
-    """``--cfg-options`` pointing a tiny config at generated data (tools/misc/stress_dist.sh)."""
+    """``--cfg-options`` pointing a tiny config at generated data (.dev_scripts/stress_dist.sh)."""
     opts = [f'{split}_dataloader.dataset.data_root={data_root}'
             for split in ('train', 'val', 'test')]
     if task == 'det':

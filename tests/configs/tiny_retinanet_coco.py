@@ -1,6 +1,6 @@
 # configs/retinanet_seq2d_s_coco.py with the tiny arch, a 16-channel FPN and head, ~84x112 px
 # images, no worker processes; data from tools/misc/make_synthetic_data.py coco (set data_root
-# and the evaluator's ann_file with --cfg-options, see tools/misc/stress_dist.sh).
+# and the evaluator's ann_file with --cfg-options, see .dev_scripts/stress_dist.sh).
 _base_ = ['../../configs/retinanet_seq2d_s_coco.py', './_tiny_backbone.py']
 
 data_root = 'data/tiny/coco/'

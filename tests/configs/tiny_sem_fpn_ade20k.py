@@ -1,6 +1,6 @@
 # configs/sem_fpn_seq2d_s_ade20k.py with the tiny arch, a 16-channel FPN and head, 56 px crops,
 # no worker processes; data from tools/misc/make_synthetic_data.py ade20k (set data_root with
-# --cfg-options, see tools/misc/stress_dist.sh).
+# --cfg-options, see .dev_scripts/stress_dist.sh).
 _base_ = ['../../configs/sem_fpn_seq2d_s_ade20k.py', './_tiny_backbone.py',
           './_tiny_ade20k_data.py']
 

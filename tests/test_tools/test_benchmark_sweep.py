@@ -41,7 +41,7 @@ def test_sweep_rows_oom_and_plot(tmp_path):
     fused = 'fused C++' if lstm2d_ext.load() is not None else 'nn.LSTM CPU fp32'
     assert rows[('tiny-fused', 32)]['recurrence'].startswith(fused)
     assert rows[('tiny-reference', 32)]['recurrence'] == 'nn.LSTM CPU fp32'
-    # the columns tools/analysis/compare_checkouts.py reads
+    # the columns .dev_scripts/compare_checkouts.py reads
     assert {'model', 'mode', 'size', 'batch', 'step_s', 'peak_extra_mb'} <= set(
         next(iter(rows.values())))
     with open(png_path, 'rb') as f:

@@ -6,13 +6,13 @@ per-repeat ratios. timm's ``sequencer2d_s`` runs in both processes too, so a sec
 two processes. For training it also counts the bytes autograd saves in one forward of each
 checkout (deterministic, unlike the RSS peak).
 
-    git worktree add /tmp/base HEAD~3     # the commit to compare against, with its own build:
-    (cd /tmp/base && .venv/bin/python -m pip install --no-build-isolation --no-deps -e .)
-    python tools/analysis/compare_checkouts.py /tmp/base --settings 224:8 512:2 --repeats 5
+    git worktree add /tmp/base HEAD~3     # the commit to compare against
+    (cd /tmp/base && $OLDPWD/.venv/bin/python setup.py build_ext --inplace)   # its step loops
+    .venv/bin/python .dev_scripts/compare_checkouts.py /tmp/base --settings 224:8 512:2 --repeats 5
 
-The other checkout is imported through ``PYTHONPATH`` (it must hold its built step loops,
-``mmseq/models/layers/_lstm2d_steps*.so``; the ``.so`` of an unchanged C++ source can be
-copied over).
+The other checkout is imported through ``PYTHONPATH``: it must hold its built step loops
+(``mmseq/models/layers/_lstm2d_steps*.so`` and ``_lstm2d_steps.build``), built in place as
+above or, for an unchanged C++ source, copied from this checkout (docs/development.md).
 """
 import argparse
 import csv
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 
-HERE = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+HERE = osp.dirname(osp.dirname(osp.abspath(__file__)))  # the checkout
 MODEL, BASELINE = 'seq2d-s-fused', 'timm-seq2d-s'
 
 

@@ -1,37 +1,38 @@
 #!/usr/bin/env bash
-# Make the folder of wheels that tools/misc/gpu_check.sh installs from on a GPU machine without
-# network: CPython 3.12 (PY_VERSION) on x86-64 Linux with a CUDA torch, torchvision, numpy,
-# Pillow, PyYAML and timm already installed, but no OpenMMLab package.
+# Make the folder of wheels that .dev_scripts/gpu_check.sh installs from on a GPU machine
+# without network: x86-64 Linux with a CUDA torch, torchvision, numpy, Pillow, PyYAML and timm
+# already installed, but no OpenMMLab package.
 #
-#   bash tools/misc/make_wheelhouse.sh OUT_DIR
+#   bash .dev_scripts/make_wheelhouse.sh OUT_DIR
+#   PY_VERSION=3.10 WHEELHOUSE_MAX_MB=100 bash .dev_scripts/make_wheelhouse.sh OUT_DIR  # e.g.
 #
-# OUT_DIR gets, within WHEELHOUSE_MAX_MB (default 57 MiB, 59.8 MB: under the 60 MB of issue 12;
-# the device machine's carry limit is 64 MiB):
-#   core   opencv-python-headless (every OpenMMLab import needs cv2; 47.7 MiB as a wheel, so
-#          carried packed, see below), mmengine, mmpretrain and their small dependencies, the
-#          mmcv 2.1.0 sdist (gpu_check.sh builds it there with its CUDA ops, or installs it as
-#          mmcv-lite), setuptools/wheel/ninja for that build, pytest, and mmseq as a pure-Python
-#          wheel (MMSEQ_LSTM2D_EXT=0: its C++ step loops are compiled there on first use);
+# OUT_DIR gets, within WHEELHOUSE_MAX_MB when it is set (the stored size, for a transfer with
+# a size limit; unlimited by default):
+#   core   opencv-python-headless (every OpenMMLab import needs cv2), mmengine, mmpretrain and
+#          their small dependencies, the mmcv 2.1.0 sdist (gpu_check.sh builds it there with
+#          its CUDA ops, or installs it as mmcv-lite), setuptools/wheel/ninja for that build,
+#          pytest, and mmseq as a pure-Python wheel (MMSEQ_LSTM2D_EXT=0: its C++ step loops
+#          are compiled there on first use);
 #   tasks  mmdet (RetinaNet: mmcv's sigmoid_focal_loss and nms), then mmsegmentation, with
-#          their small dependencies, each while the budget allows. Their large dependencies
-#          (scipy ~34 MB; matplotlib ~17 MB with its own) do not fit: mmdet and mmseg import
-#          only where the machine has them;
+#          their small dependencies, each while the size limit allows. Their large
+#          dependencies (scipy, matplotlib) are expected on the machine: mmdet and mmseg import
+#          only where it has them;
 #   extras what the libraries do not import but their metadata names (pygments, ...).
 # and manifest.tsv (tier, file, MiB, what for), written last: a folder with one is complete.
 # A wheel over WHEELHOUSE_PACK_MB (default 8 MiB) is stored as NAME.whl.txz where that is
-# smaller (tools/misc/wheel_pack.py: xz over all its members together, opencv 47.7 -> 29.7 MiB,
-# 60-75 s on 2 shared cores); gpu_check.sh turns it back into the wheel. The budget counts
-# stored sizes.
-# Environment: PYTHON (default .venv/bin/python, for pip), PY_VERSION (3.12), WHEELHOUSE_MAX_MB,
-# WHEELHOUSE_PACK_MB.
+# smaller (.dev_scripts/wheel_pack.py: xz over all its members together; opencv-python-headless
+# 4.11 goes from 47.7 to 29.7 MiB); gpu_check.sh turns it back into the wheel.
+# Environment: PYTHON (default .venv/bin/python, for pip), PY_VERSION (the Python version of
+# the GPU machine; default that of PYTHON), WHEELHOUSE_MAX_MB (default: no limit),
+# WHEELHOUSE_PACK_MB (default 8).
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:?usage: make_wheelhouse.sh OUT_DIR}"
 python="${PYTHON:-$root/.venv/bin/python}"
-pyver="${PY_VERSION:-3.12}"
-max_mb="${WHEELHOUSE_MAX_MB:-57}"
-pack_mb="${WHEELHOUSE_PACK_MB:-8}"
 [[ -x "$python" ]] || { echo "make_wheelhouse: no Python at $python (make setup, or PYTHON=)" >&2; exit 1; }
+pyver="${PY_VERSION:-$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')}"
+max_mb="${WHEELHOUSE_MAX_MB:-0}"  # 0: no limit
+pack_mb="${WHEELHOUSE_PACK_MB:-8}"
 mkdir -p "$(dirname "$out")"
 out="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
 part="$out.partial"
@@ -98,7 +99,7 @@ add() {  # tier, requirement, purpose -> downloads into a scratch folder, keeps 
   if awk -v b="$(file_mb "$f")" -v m="$pack_mb" 'BEGIN { exit !(b > m) }'; then
     # Packed where that is smaller: a wheel deflates each member alone, xz sees them all.
     local t0=$SECONDS
-    if "$python" "$root/tools/misc/wheel_pack.py" pack "$f" "$scratch" >&2 \
+    if "$python" "$root/.dev_scripts/wheel_pack.py" pack "$f" "$scratch" >&2 \
         && (( $(stat -c %s "$f.txz") < $(stat -c %s "$f") )); then
       rm -f "$f"; f="$f.txz"
       echo "make_wheelhouse: $tier: $(basename "$f"): packed in $((SECONDS - t0)) s" >&2
@@ -106,7 +107,7 @@ add() {  # tier, requirement, purpose -> downloads into a scratch folder, keeps 
       rm -f "$f.txz"
     fi
   fi
-  if ! awk -v a="$(size_mb)" -v b="$(file_mb "$f")" -v m="$max_mb" 'BEGIN { exit !(a + b <= m) }'; then
+  if ! awk -v a="$(size_mb)" -v b="$(file_mb "$f")" -v m="$max_mb" 'BEGIN { exit !(m <= 0 || a + b <= m) }'; then
     echo "make_wheelhouse: $tier: $(basename "$f") ($(file_mb "$f") MiB) does not fit in $max_mb MiB; left out" >&2
     rm -rf "$scratch"
     [[ "$tier" == core ]] && { echo "make_wheelhouse: a core wheel does not fit" >&2; exit 1; }

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# One-shot check of mmseq on a GPU machine without network, in under 8 minutes on one H200
-# (docs/benchmark.md, "GPU check"):
+# One-shot check of mmseq on a GPU machine without network, within a time budget (default
+# 470 s; docs/development.md):
 #
-#   bash tools/misc/gpu_check.sh WHEELHOUSE [OUT_DIR]
+#   bash .dev_scripts/gpu_check.sh WHEELHOUSE [OUT_DIR]
 #
-# WHEELHOUSE is a folder made beforehand by tools/misc/make_wheelhouse.sh. Steps, each with a
+# WHEELHOUSE is a folder made beforehand by .dev_scripts/make_wheelhouse.sh. Steps, each with a
 # time limit, each recorded whatever its outcome (a missing piece is reported, not fatal):
 #   1. a venv over the machine's Python (--system-site-packages: its torch and timm), with
 #      what the wheelhouse adds (--no-index; packages the machine has are kept; a packed
-#      NAME.whl.txz is first unpacked into OUT_DIR/wheels by tools/misc/wheel_pack.py);
+#      NAME.whl.txz is first unpacked into OUT_DIR/wheels by .dev_scripts/wheel_pack.py);
 #   2. mmcv 2.1.0 from the carried sdist: mmcv-lite (no ops) at once, and in the background
 #      the CUDA build for the visible GPU (tools/setup_env.sh --mmcv-wheel-only, MAX_JOBS =
 #      cores), installed over it when it finishes in time;
@@ -27,13 +27,13 @@
 # (90, tools/analysis/compile_speed.py --device cuda, last), GPU_CHECK_TESTS
 # (pytest folder, default tests/test_cuda), MAX_JOBS (mmcv's build: cores - 2).
 set -uo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 wh="${1:?usage: gpu_check.sh WHEELHOUSE [OUT_DIR]}"
 out="${2:-work_dirs/gpu_check}"
 python="${PYTHON:-python3}"
 if [[ ! -f "$wh/manifest.tsv" ]]; then
-  echo "gpu_check: $wh has no manifest.tsv: not a folder from tools/misc/make_wheelhouse.sh" >&2
+  echo "gpu_check: $wh has no manifest.tsv: not a folder from .dev_scripts/make_wheelhouse.sh" >&2
   exit 2
 fi
 wh="$(cd "$wh" && pwd)"
@@ -123,7 +123,7 @@ if [[ ! -x "$vpy" ]] || ! "$vpy" -m pip --version > /dev/null 2>&1; then
   record venv FAIL $((SECONDS - t)) "no venv with pip: $(last_line "$out/logs/venv.log" 3)"
 else
   # The wheels whose distribution the venv lacks, in the manifest's order; NAME.whl.txz is
-  # NAME.whl packed (tools/misc/wheel_pack.py), the same distribution.
+  # NAME.whl packed (.dev_scripts/wheel_pack.py), the same distribution.
   mapfile -t missing < <("$vpy" - "$wh/manifest.tsv" <<'PY'
 import importlib.metadata as md, re, sys
 norm = lambda s: re.sub(r'[-_.]+', '-', s).lower()
@@ -142,7 +142,7 @@ PY
   for name in "${missing[@]}"; do
     if [[ "$name" != *.whl.txz ]]; then
       files+=("$wh/$name")
-    elif "$vpy" "$root/tools/misc/wheel_pack.py" unpack "$wh/$name" "$out/wheels" \
+    elif "$vpy" "$root/.dev_scripts/wheel_pack.py" unpack "$wh/$name" "$out/wheels" \
         >> "$out/logs/unpack.log" 2>&1; then
       files+=("$out/wheels/${name%.txz}")
       unpacked=$((unpacked + 1))
@@ -296,11 +296,11 @@ fi
 # --- 6. the report -------------------------------------------------------------------------------
 total=$((SECONDS - t_start))
 report_py="$vpy"; [[ -x "$report_py" ]] || report_py="$python"
-"$report_py" - "$out" "$total" "$wh" <<'PY'
+"$report_py" - "$out" "$total" "$wh" "$budget" <<'PY'
 import csv, io, json, os, sys
 import xml.etree.ElementTree as ET
 
-out, total, wh = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out, total, wh, budget = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 logs = os.path.join(out, 'logs')
 
 
@@ -367,7 +367,7 @@ md.append(f'- machine: {env.get("gpu", "NO CUDA GPU visible") if cuda else "**no
           + (f' (sm {env.get("capability")}, {env.get("gpu_count")} visible)' if cuda else ''))
 md.append(f'- CPU: {env.get("cpu")}, {env.get("cores")} cores; Python {env.get("python")}; '
           f'torch {env.get("torch")} (CUDA {env.get("torch_cuda")}); nvcc: {env.get("nvcc", "none")}')
-md.append(f'- total time: {total} s (budget 480 s: {"within" if total <= 480 else "OVER"}); wheelhouse: `{wh}`')
+md.append(f'- total time: {total} s (budget {budget} s: {"within" if total <= budget else "OVER"}); wheelhouse: `{wh}`')
 md += ['', '## Steps', '', '| step | status | s | detail |', '|---|---|---|---|']
 md += [f'| {r[1]} | {r[2]} | {r[3]} | {r[4].replace("|", "/")} |' for r in rows if r[0] == 'step']
 if ops:

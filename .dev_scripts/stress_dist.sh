@@ -3,7 +3,7 @@
 # 2-process gloo training of the tiny Semantic FPN and RetinaNet configs (tests/configs/,
 # children of the real configs) N times each on generated data and counts the runs whose
 # ranks aborted (SIGABRT, "terminate called ...") apart from other failures.
-#   tools/misc/stress_dist.sh N [seg|det|both]     (default: both)
+#   .dev_scripts/stress_dist.sh N [seg|det|both]     (default: both)
 # Environment: NPROC (2), OUT (work folder, default a new one under /tmp), PYTHON.
 # Exit status: 0 when every run passed, 1 otherwise. Logs of failed runs stay in $OUT.
 set -uo pipefail
@@ -20,7 +20,7 @@ case "$TASKS" in
     *) echo "$0: task must be seg, det or both, got '$TASKS'" >&2; exit 2 ;;
 esac
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 export PYTHON OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"

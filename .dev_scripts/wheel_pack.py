@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Carry a large wheel as a tar.xz of its members and turn it back into the same wheel.
 
-    python tools/misc/wheel_pack.py pack WHEEL OUT_DIR     # -> OUT_DIR/WHEEL.txz
-    python tools/misc/wheel_pack.py unpack WHEEL.txz OUT_DIR  # -> OUT_DIR/WHEEL
+    python .dev_scripts/wheel_pack.py pack WHEEL OUT_DIR     # -> OUT_DIR/WHEEL.txz
+    python .dev_scripts/wheel_pack.py unpack WHEEL.txz OUT_DIR  # -> OUT_DIR/WHEEL
 
 A wheel is a zip that deflates each file alone; xz over all of them together is much smaller
-(opencv-python-headless 4.11: 47.7 MiB as a wheel, 29.7 MiB packed), which is what lets
-tools/misc/make_wheelhouse.sh stay under the carry limit. The members keep their names, bytes,
-order, modes (pip sets the executable bits from them) and times, so the wheel made by ``unpack``
-has the same members and its RECORD hashes still match. Standard library only, Python >= 3.8:
-it runs on the GPU machine (tools/misc/gpu_check.sh) before anything is installed.
+(opencv-python-headless 4.11: 47.7 MiB as a wheel, 29.7 MiB packed), which keeps the wheelhouse
+of .dev_scripts/make_wheelhouse.sh small (or within its WHEELHOUSE_MAX_MB). The members keep
+their names, bytes, order, modes (pip sets the executable bits from them) and times, so the
+wheel made by ``unpack`` has the same members and its RECORD hashes still match. Standard
+library only, Python >= 3.8: it runs on the GPU machine (.dev_scripts/gpu_check.sh) before
+anything is installed.
 """
 import argparse
 import calendar
