@@ -1,6 +1,7 @@
 """Checkpoints given as http(s):// URLs, as every OpenMMLab tool takes them: ``init_model`` and
-``tools/demo.py`` (on demo/demo.jpg) download the file once into torch hub's cache ($TORCH_HOME, a temporary
-folder here) and load it weights only. The server is ``http.server`` on 127.0.0.1."""
+``tools/demo.py`` (on demo/demo.jpg) download the file once into torch hub's cache
+($TORCH_HOME, a temporary folder here) and load it weights only. The server is
+``http.server`` on 127.0.0.1."""
 import os.path as osp
 import sys
 
