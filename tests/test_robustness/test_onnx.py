@@ -1,5 +1,6 @@
 """ONNX export (tools/deployment/pytorch2onnx.py): backbone feature maps and classifier
-logits, run with onnxruntime, equal to PyTorch within 1e-4, at square and odd sizes."""
+logits, run with onnxruntime, equal to PyTorch within 1e-4, at square and odd sizes, batch,
+height and width dynamic; --verify. Whole segmentors and detectors: tests/test_deployment."""
 import numpy as np
 import pytest
 import torch
@@ -44,7 +45,7 @@ def _run_onnx(path, x):
 def test_classifier_logits(tool, trained, tmp_path, shape):
     cfg, ckpt, model = trained
     out = str(tmp_path / 'cls.onnx')
-    tool.main([cfg, ckpt, '--shape', *map(str, shape), '--out', out])
+    tool.main([cfg, ckpt, '--shape', *map(str, shape), '--out', out, '--verify'])
     x = torch.randn(1, 3, *shape)
     (logits, ), names = _run_onnx(out, x)
     with torch.no_grad():
@@ -67,6 +68,19 @@ def test_backbone_feature_maps(tool, trained, tmp_path, shape):
     assert names == ['out0', 'out1', 'out2', 'out3']
     h7, w7 = -(-shape[0] // 14) * 2, -(-shape[1] // 14) * 2  # padded to 14, stride 7
     assert got[0].shape == (1, 16, h7, w7) and got[3].shape == (1, 32, h7 // 2, w7 // 2)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r.numpy(), atol=ATOL, rtol=0)
+
+
+def test_backbone_axes_are_dynamic(tool, trained, tmp_path, capsys):
+    cfg, ckpt, model = trained
+    out = str(tmp_path / 'backbone.onnx')
+    tool.main([cfg, ckpt, '--shape', '98', '126', '--out', out, '--backbone-only', '--verify'])
+    assert 'max abs difference' in capsys.readouterr().out
+    x = torch.randn(3, 3, 61, 45)  # another batch and size than traced
+    got, _ = _run_onnx(out, x)
+    with torch.no_grad():
+        ref = model.backbone(x)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r.numpy(), atol=ATOL, rtol=0)
 

@@ -1,0 +1,145 @@
+"""Traceable equivalents of the OpenMMLab inference steps whose eager code branches on data
+or on shapes, written so that torch.onnx's TorchScript exporter records them for any image
+size: padding to a size divisor, adaptive average pooling, top-k of a variable number of
+candidates, class-aware NMS (ONNX ``NonMaxSuppression``) and multi-level RoI Align (ONNX
+``RoiAlign``). Each one computes what the eager OpenMMLab code computes."""
+from typing import Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+def shape_of(x: torch.Tensor) -> torch.Tensor:
+    """``x.shape`` as an int64 tensor that the trace records as ONNX ``Shape`` (a Python int
+    or a ``torch.tensor`` of it would be frozen into the graph as a constant)."""
+    return torch._shape_as_tensor(x)
+
+
+def pad_to_divisor(x: torch.Tensor, divisor: int, value: float = 0.) -> torch.Tensor:
+    """Pad an NCHW batch on the right and bottom to multiples of ``divisor``.
+
+    The padding amounts are computed from the traced shape, so one graph pads every size
+    (an eager ``if pad:`` would freeze the trace's case into the graph)."""
+    if divisor <= 1:
+        return x
+    shape = shape_of(x)
+    pad_h = torch.remainder(-shape[2], divisor)
+    pad_w = torch.remainder(-shape[3], divisor)
+    return F.pad(x, (0, pad_w, 0, pad_h), value=value)
+
+
+def pad_to_size(x: torch.Tensor, size: Sequence[int], value: float = 0.) -> torch.Tensor:
+    """Pad an NCHW batch on the right and bottom to at least ``size`` (H, W)."""
+    shape = shape_of(x)
+    pad_h = torch.clamp(size[0] - shape[2], min=0)
+    pad_w = torch.clamp(size[1] - shape[3], min=0)
+    return F.pad(x, (0, pad_w, 0, pad_h), value=value)
+
+
+class ShapeFreeAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` as two averaging matrices built from the input's shape.
+
+    Bin ``i`` of ``s`` along a side of length ``n`` averages ``[floor(i*n/s), ceil((i+1)*n/s))``,
+    PyTorch's rule; the exporter's own adaptive pooling needs the input size fixed in the graph
+    (it derives kernel and stride from it), this one does not."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        if isinstance(output_size, int):
+            output_size = (output_size, output_size)
+        if any(s is None for s in output_size):
+            raise ValueError(f'output size {output_size} with None entries is not supported')
+        self.output_size = tuple(int(s) for s in output_size)
+
+    @staticmethod
+    def _averaging_matrix(n: torch.Tensor, bins: int, dtype: torch.dtype) -> torch.Tensor:
+        i = torch.arange(bins).unsqueeze(1)
+        start = torch.div(i * n, bins, rounding_mode='floor')
+        end = torch.div((i + 1) * n + bins - 1, bins, rounding_mode='floor')
+        pos = torch.arange(n).unsqueeze(0)
+        inside = ((pos >= start) & (pos < end)).to(dtype)
+        return inside / inside.sum(1, keepdim=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = shape_of(x)
+        rows = self._averaging_matrix(shape[2], self.output_size[0], x.dtype)  # (sh, H)
+        cols = self._averaging_matrix(shape[3], self.output_size[1], x.dtype)  # (sw, W)
+        return torch.matmul(torch.matmul(rows, x), cols.transpose(0, 1))
+
+
+def replace_adaptive_pools(module: nn.Module) -> int:
+    """Swap every ``nn.AdaptiveAvgPool2d`` whose output is not 1x1 (e.g. UperNet's pyramid
+    pooling) for :class:`ShapeFreeAdaptiveAvgPool2d`, in place; returns how many.
+    A 1x1 output exports as ``GlobalAveragePool`` and is kept."""
+    count = 0
+    for name, child in module.named_children():
+        if isinstance(child, nn.AdaptiveAvgPool2d):
+            size = child.output_size
+            size = (size, size) if isinstance(size, int) else tuple(size)
+            if size != (1, 1):
+                setattr(module, name, ShapeFreeAdaptiveAvgPool2d(size))
+                count += 1
+        else:
+            count += replace_adaptive_pools(child)
+    return count
+
+
+def topk_padded(scores: torch.Tensor, k: int,
+                fill: float = -1.) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``scores.topk(min(k, len(scores)))`` for a 1-D tensor whose length the graph does not
+    know: ``k`` entries of ``fill`` (below every real score) are appended first, so the
+    exported ``TopK`` always has ``k`` elements; callers drop the entries ``<= fill``."""
+    padded = torch.cat([scores, scores.new_full((k, ), fill)])
+    return padded.topk(k)
+
+
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
+                iou_threshold: float, class_agnostic: bool = False) -> torch.Tensor:
+    """mmcv's ``batched_nms`` (NMS within each ``idxs`` group by offsetting the groups' boxes
+    apart) on ``torchvision.ops.nms``, which exports as ONNX ``NonMaxSuppression``.
+
+    Returns the kept indices, highest score first. Boxes are clipped to the image, so their
+    coordinates are >= 0 and the offset is ``idxs * (max coordinate + 1)`` as in mmcv."""
+    if class_agnostic:
+        return torchvision.ops.nms(boxes, scores, iou_threshold)
+    # max over the boxes and a 0: an image without candidates still gives a valid graph
+    max_coordinate = torch.cat([boxes.reshape(-1), boxes.new_zeros(1)]).max()
+    offsets = idxs.to(boxes) * (max_coordinate + 1)
+    return torchvision.ops.nms(boxes + offsets[:, None], scores, iou_threshold)
+
+
+def clip_boxes(boxes: torch.Tensor, height: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """Clamp (N, 4) x1y1x2y2 boxes to [0, width] x [0, height] (the image before padding),
+    as ``delta2bbox(max_shape=img_shape)`` does."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    width = width.to(boxes)
+    height = height.to(boxes)
+    return torch.stack([x1.clamp(min=0).minimum(width), y1.clamp(min=0).minimum(height),
+                        x2.clamp(min=0).minimum(width), y2.clamp(min=0).minimum(height)], -1)
+
+
+def multilevel_roi_align(extractor: nn.Module, feats: Sequence[torch.Tensor],
+                         rois: torch.Tensor) -> torch.Tensor:
+    """mmdet's ``SingleRoIExtractor`` without its data-dependent branches: every level's RoI
+    Align runs on all RoIs and each RoI keeps the level ``map_roi_levels`` gives it.
+
+    ``rois`` is (N, 5): batch index, x1, y1, x2, y2."""
+    feats = feats[:extractor.num_inputs]
+    layers = extractor.roi_layers
+    out = None
+    target = extractor.map_roi_levels(rois, len(feats)) if len(feats) > 1 else None
+    for level, (feat, layer) in enumerate(zip(feats, layers)):
+        if getattr(layer, 'pool_mode', 'avg') != 'avg':
+            raise NotImplementedError(
+                f'RoI Align pool_mode={layer.pool_mode!r} has no ONNX RoiAlign equivalent here '
+                "(only 'avg')")
+        pooled = torchvision.ops.roi_align(
+            feat, rois, layer.output_size, spatial_scale=layer.spatial_scale,
+            sampling_ratio=layer.sampling_ratio, aligned=layer.aligned)
+        if target is None:
+            return pooled
+        keep = (target == level).reshape(-1, 1, 1, 1)
+        out = pooled if out is None else torch.where(keep, pooled, out)
+    return out
