@@ -122,24 +122,32 @@ def clip_boxes(boxes: torch.Tensor, height: torch.Tensor, width: torch.Tensor) -
 
 def multilevel_roi_align(extractor: nn.Module, feats: Sequence[torch.Tensor],
                          rois: torch.Tensor) -> torch.Tensor:
-    """mmdet's ``SingleRoIExtractor`` without its data-dependent branches: every level's RoI
-    Align runs on all RoIs and each RoI keeps the level ``map_roi_levels`` gives it.
+    """mmdet's ``SingleRoIExtractor`` without its data-dependent branches: each level's RoI
+    Align runs on the RoIs ``map_roi_levels`` assigns to it (an empty set is fine) and the
+    results are scattered back into RoI order.
 
     ``rois`` is (N, 5): batch index, x1, y1, x2, y2."""
     feats = feats[:extractor.num_inputs]
     layers = extractor.roi_layers
-    out = None
-    target = extractor.map_roi_levels(rois, len(feats)) if len(feats) > 1 else None
-    for level, (feat, layer) in enumerate(zip(feats, layers)):
+    for layer in layers:
         if getattr(layer, 'pool_mode', 'avg') != 'avg':
             raise NotImplementedError(
                 f'RoI Align pool_mode={layer.pool_mode!r} has no ONNX RoiAlign equivalent here '
                 "(only 'avg')")
-        pooled = torchvision.ops.roi_align(
-            feat, rois, layer.output_size, spatial_scale=layer.spatial_scale,
+
+    def align(feat, layer, boxes):
+        return torchvision.ops.roi_align(
+            feat, boxes, layer.output_size, spatial_scale=layer.spatial_scale,
             sampling_ratio=layer.sampling_ratio, aligned=layer.aligned)
-        if target is None:
-            return pooled
-        keep = (target == level).reshape(-1, 1, 1, 1)
-        out = pooled if out is None else torch.where(keep, pooled, out)
+
+    if len(feats) == 1:
+        return align(feats[0], layers[0], rois)
+    target = extractor.map_roi_levels(rois, len(feats))
+    size = layers[0].output_size
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    # (N, C, h, w) zeros for N RoIs, N known only at run time
+    out = torch.zeros_like(rois[:, :1, None, None]).expand(-1, feats[0].shape[1], *size).clone()
+    for level, (feat, layer) in enumerate(zip(feats, layers)):
+        index = torch.nonzero(target == level).reshape(-1)
+        out = out.index_put((index, ), align(feat, layer, rois[index]))
     return out
