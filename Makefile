@@ -1,4 +1,4 @@
-# The two commands of the README's quick start. Both create (or reuse, when complete) .venv/.
+# The two commands of a fresh machine (and CI). Both create (or reuse, when complete) .venv/.
 PY := .venv/bin/python
 
 .PHONY: setup demo test
@@ -6,7 +6,10 @@ PY := .venv/bin/python
 setup:
 	bash tools/setup_env.sh
 
-demo: setup
+# The demo runs on the CPU: a new .venv gets mmcv's CPU ops only, a complete one is kept as it
+# is (also a CUDA build).
+demo:
+	MMSEQ_CUDA=$${MMSEQ_CUDA:-installed} bash tools/setup_env.sh
 	bash tools/run_demo.sh
 
 test: setup

@@ -9,6 +9,8 @@
 # Environment:
 #   MMSEQ_CUDA=1|0         ask for the CUDA / CPU flavour (default: CUDA when nvidia-smi, or the
 #                          venv's torch, sees a GPU)
+#   MMSEQ_CUDA=installed   the flavour of the complete .venv, else the CPU one (`make demo`, which
+#                          runs on the CPU: it needs no CUDA build, nor replaces one)
 #   TORCH_CUDA_ARCH_LIST   the architectures of a CUDA build (default: the visible GPUs')
 #   MMSEQ_MMCV_WHEELS      where the built mmcv wheels are kept, one folder per torch version
 #                          and flavour (default ~/.cache/mmseq/mmcv-wheels), so a CPU-only wheel
@@ -16,6 +18,7 @@
 #   MAX_JOBS               parallel compile jobs (default: all cores)
 # Options (first argument only):
 #   --print-flavour        print flavour, architectures, wheel folder and stamp key; change nothing
+#                          (of the venv $MMSEQ_VENV, default .venv)
 #   --mmcv-wheel-only      build (or find) the flavour's mmcv wheel, print its path, stop; uses
 #                          the Python of $MMSEQ_VENV (default .venv), which needs torch and
 #                          requirements/build.txt; MMSEQ_MMCV_SRC: an sdist to build instead of
@@ -29,7 +32,7 @@ case "$mode" in
   *) echo "setup_env: unknown option '$mode' (--print-flavour, --mmcv-wheel-only)" >&2; exit 2 ;;
 esac
 venv="$root/.venv"
-[[ "$mode" == --mmcv-wheel-only ]] && venv="${MMSEQ_VENV:-$venv}"
+[[ "$mode" != setup ]] && venv="${MMSEQ_VENV:-$venv}"
 stamp="$venv/.mmseq-complete"
 mmcv_pin="mmcv==2.1.0"
 check_ops=("$root/tools/misc/check_mmcv_ops.py")
@@ -47,11 +50,21 @@ for i in range(torch.cuda.device_count()): print("%d.%d" % torch.cuda.get_device
   fi
   printf '%s\n' "$caps" | grep -E '^[0-9]+\.[0-9]+$' | sort -u | paste -sd' ' || true
 }
+flavour_file="$venv/.mmseq-flavour"
 case "${MMSEQ_CUDA:-auto}" in
   0) want_cuda=0 ;;
   1) want_cuda=1 ;;
   auto) want_cuda=auto ;;
-  *) echo "setup_env: MMSEQ_CUDA must be 0 or 1, not '${MMSEQ_CUDA}'" >&2; exit 2 ;;
+  installed)
+    installed_flavour="$(cat "$flavour_file" 2>/dev/null || true)"
+    if [[ -f "$stamp" && "$installed_flavour" == cuda-* ]]; then
+      want_cuda=1
+      TORCH_CUDA_ARCH_LIST="${installed_flavour#cuda-}"
+      TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST//_/ }"
+    else
+      want_cuda=0
+    fi ;;
+  *) echo "setup_env: MMSEQ_CUDA must be 0, 1 or installed, not '${MMSEQ_CUDA}'" >&2; exit 2 ;;
 esac
 gpu_archs=""
 if [[ "$want_cuda" != 0 ]]; then
@@ -253,6 +266,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins_hash" ]]; then
   check_step_loops
   link_for_mim
   fetch_real_data
+  echo "$flavour" > "$flavour_file"
   exit 0
 fi
 
@@ -284,4 +298,5 @@ PY
 check_step_loops
 fetch_real_data
 echo "$pins_hash" > "$stamp"
+echo "$flavour" > "$flavour_file"
 echo "setup_env: done in $(( $(date +%s) - start )) s"

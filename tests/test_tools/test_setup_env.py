@@ -65,7 +65,25 @@ def test_cuda_without_gpu_or_arch_list_is_a_clear_error(tmp_path):
     proc = flavour(tmp_path, MMSEQ_CUDA='1', CUDA_VISIBLE_DEVICES='')
     assert proc.returncode == 2 and 'set TORCH_CUDA_ARCH_LIST' in proc.stderr
     proc = flavour(tmp_path, MMSEQ_CUDA='yes')
-    assert proc.returncode == 2 and 'MMSEQ_CUDA must be 0 or 1' in proc.stderr
+    assert proc.returncode == 2 and 'MMSEQ_CUDA must be 0, 1 or installed' in proc.stderr
+
+
+def test_demo_keeps_the_installed_flavour_or_takes_the_cpu_one(tmp_path):
+    """`make demo` (MMSEQ_CUDA=installed) runs on the CPU: on a GPU machine it neither starts a
+    CUDA build for a new venv nor replaces the CUDA build of a complete one."""
+    path = fake_nvidia_smi(tmp_path, ['9.0'])
+    venv = tmp_path / 'venv'
+    venv.mkdir()
+    assert flavour(tmp_path, PATH=path, MMSEQ_VENV=str(venv))['flavour'] == 'cuda-9.0'
+    demo = dict(PATH=path, MMSEQ_VENV=str(venv), MMSEQ_CUDA='installed')
+    assert flavour(tmp_path, **demo)['flavour'] == 'cpu'  # a new venv
+    (venv / '.mmseq-flavour').write_text('cuda-8.0_9.0\n')
+    assert flavour(tmp_path, **demo)['flavour'] == 'cpu'  # not complete
+    (venv / '.mmseq-complete').write_text('x\n')
+    complete = flavour(tmp_path, **demo)
+    assert complete['flavour'] == 'cuda-8.0_9.0' and complete['arch'] == '8.0 9.0'
+    (venv / '.mmseq-flavour').write_text('cpu\n')
+    assert flavour(tmp_path, **demo)['flavour'] == 'cpu'
 
 
 def test_nvcc_wrapper_passes_everything_but_the_standard(tmp_path):
