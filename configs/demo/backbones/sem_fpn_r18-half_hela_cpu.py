@@ -1,0 +1,12 @@
+# The demo's task and recipe (../sem_fpn_seq2d_hela_cpu.py) with a ResNet-18 of half width
+# (mmseg's ResNet, 32/64/128/256 channels, strides 4/8/16/32; 2.8M parameters) instead of the
+# small Sequencer2D (1.4M): the same Semantic FPN neck and head, data, schedule and optimiser.
+# tools/analysis/compare_backbones.py trains and tests it beside the others.
+_base_ = '../sem_fpn_seq2d_hela_cpu.py'
+model = dict(
+    data_preprocessor=dict(size_divisor=32, test_cfg=dict(size_divisor=32)),
+    backbone=dict(
+        _delete_=True, type='ResNet', depth=18, base_channels=32, out_indices=(0, 1, 2, 3),
+        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False, style='pytorch'),
+    neck=dict(in_channels=[32, 64, 128, 256]),
+    decode_head=dict(feature_strides=[4, 8, 16, 32]))
