@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .ops import (batched_nms, clip_boxes, multilevel_roi_align, pad_to_divisor, pad_to_size,
-                  shape_of, topk_padded)
+                  per_class_nms, shape_of, topk_padded)
 
 
 BATCH_HW = {0: 'batch', 2: 'height', 3: 'width'}
@@ -260,7 +260,8 @@ class TwoStageDetectorGraph(nn.Module):
     to be pasted into the image by :func:`mmseq.deployment.postprocess.det_data_sample`.
 
     The RPN follows ``RPNHead.predict_by_feat`` (``nms_pre`` per level, NMS within each level,
-    ``max_per_img`` proposals); the box head ``multiclass_nms``; RoI features come from every
+    ``max_per_img`` proposals); the box head ``multiclass_nms`` (boxes scoring above
+    ``score_thr``, NMS within each class, the ``max_per_img`` best); RoI features come from every
     pyramid level's RoI Align, each RoI keeping the level mmdet assigns it."""
     task = 'detection'
     input_name = 'image'
@@ -341,17 +342,26 @@ class TwoStageDetectorGraph(nn.Module):
         roi_feats = multilevel_roi_align(roi_head.bbox_roi_extractor, feats, rois)
         cls_score, bbox_pred = roi_head.bbox_head(roi_feats)
         num_classes = roi_head.bbox_head.num_classes
-        scores = F.softmax(cls_score, dim=-1)[:, :-1].reshape(-1)
+        scores = F.softmax(cls_score, dim=-1)[:, :-1]  # (N, C)
         boxes = self.rcnn_decode(proposals[:, None].expand(-1, num_classes, -1).reshape(-1, 4),
                                  bbox_pred.reshape(-1, 4))
-        boxes = clip_boxes(boxes, shape[2], shape[3])
-        labels = (torch.zeros_like(cls_score[:, :-1], dtype=torch.long)
-                  + torch.arange(num_classes)).reshape(-1)
-        valid = scores > self.score_thr
-        boxes, scores, labels = boxes[valid], scores[valid], labels[valid]
-        keep = batched_nms(boxes, scores, labels, self.iou_threshold,
-                           self.class_agnostic)[:self.max_per_img]
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        boxes = clip_boxes(boxes, shape[2], shape[3]).reshape(-1, num_classes, 4)
+        if self.class_agnostic:
+            labels = (torch.zeros_like(scores, dtype=torch.long)
+                      + torch.arange(num_classes)).reshape(-1)
+            boxes, scores = boxes.reshape(-1, 4), scores.reshape(-1)
+            valid = scores > self.score_thr
+            boxes, scores, labels = boxes[valid], scores[valid], labels[valid]
+            keep = batched_nms(boxes, scores, labels, self.iou_threshold,
+                               True)[:self.max_per_img]
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        else:
+            labels, roi = per_class_nms(boxes, scores, self.iou_threshold, self.score_thr)
+            kept = scores[roi, labels]
+            top, order = topk_padded(kept, self.max_per_img)
+            order = order[top > -1]  # drops topk_padded's fill
+            labels, roi = labels[order], roi[order]
+            boxes, scores = boxes[roi, labels], scores[roi, labels]
         if not self.with_mask:
             return boxes, scores, labels
         mask_rois = torch.cat([torch.zeros_like(boxes[:, :1]), boxes], 1)

@@ -62,3 +62,22 @@ def test_padding_and_pooling_follow_the_input_size_in_onnx(tmp_path):
         assert padded.shape == tuple(ref[0].shape) and padded.shape[2] % 14 == 0
         np.testing.assert_allclose(padded, ref[0].numpy(), atol=0, rtol=0)
         np.testing.assert_allclose(pooled, nn.AdaptiveAvgPool2d(3)(ref[0]).numpy(), atol=1e-5)
+
+
+def test_per_class_nms_equals_mmdet_multiclass_nms():
+    from mmdet.models.layers import multiclass_nms
+
+    from mmseq.deployment.ops import per_class_nms
+    torch.manual_seed(0)
+    n, c = 200, 6
+    xy = torch.rand(n, c, 2) * 100
+    boxes = torch.cat([xy, xy + torch.rand(n, c, 2) * 40 + 1], 2)  # (N, C, 4)
+    scores = torch.rand(n, c).softmax(-1)
+    ref, ref_labels = multiclass_nms(boxes.reshape(n, -1), torch.cat([scores, scores[:, :1]], 1),
+                                     0.05, dict(type='nms', iou_threshold=0.5), max_num=-1)
+    labels, roi = per_class_nms(boxes, scores, 0.5, 0.05)
+    got = scores[roi, labels]
+    order = got.argsort(descending=True)
+    torch.testing.assert_close(got[order], ref[:, 4])
+    torch.testing.assert_close(boxes[roi, labels][order], ref[:, :4])
+    assert labels[order].tolist() == ref_labels.tolist()
