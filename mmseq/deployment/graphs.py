@@ -8,6 +8,7 @@ classifiers take ``input``: the normalised batch the data preprocessor outputs.
 """
 from typing import List, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -152,17 +153,30 @@ class SegmentorGraph(nn.Module):
 
 
 def _delta_decoder(coder: nn.Module):
-    """``(priors, deltas) -> boxes`` of a ``DeltaXYWHBBoxCoder`` without clipping (clipping
-    to the traced image size follows in :func:`clip_boxes`)."""
+    """``(priors, deltas) -> boxes`` for (N, 4) priors and deltas: ``delta2bbox`` of a
+    ``DeltaXYWHBBoxCoder`` step by step, without its clipping (to the traced image size,
+    :func:`clip_boxes`) and its final reshape (which has no ONNX form for zero boxes)."""
     from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
-    from mmdet.models.task_modules.coders.delta_xywh_bbox_coder import delta2bbox
     if type(coder) is not DeltaXYWHBBoxCoder:
         raise ExportError(f'box coder {type(coder).__name__} is not supported '
                           '(only DeltaXYWHBBoxCoder)')
+    max_ratio = float(np.abs(np.log(16 / 1000)))  # the coder's wh_ratio_clip
 
     def decode(priors, deltas):
-        return delta2bbox(priors, deltas, coder.means, coder.stds, None, 16 / 1000,
-                          False, coder.add_ctr_clamp, coder.ctr_clamp)
+        deltas = deltas * deltas.new_tensor(coder.stds).view(1, -1) \
+            + deltas.new_tensor(coder.means).view(1, -1)
+        dxy, dwh = deltas[:, :2], deltas[:, 2:]
+        pxy = (priors[:, :2] + priors[:, 2:]) * 0.5
+        pwh = priors[:, 2:] - priors[:, :2]
+        dxy_wh = pwh * dxy
+        if coder.add_ctr_clamp:
+            dxy_wh = torch.clamp(dxy_wh, max=coder.ctr_clamp, min=-coder.ctr_clamp)
+            dwh = torch.clamp(dwh, max=max_ratio)
+        else:
+            dwh = dwh.clamp(min=-max_ratio, max=max_ratio)
+        gxy = pxy + dxy_wh
+        gwh = pwh * dwh.exp()
+        return torch.cat([gxy - gwh * 0.5, gxy + gwh * 0.5], dim=-1)
     return decode
 
 

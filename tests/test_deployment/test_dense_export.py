@@ -172,3 +172,15 @@ def test_unsupported_settings_say_what(tmp_path, tools, capsys):
     export(seg, str(tmp_path / 'backbone.onnx'), shape=(56, 56), backbone_only=True)
     with pytest.raises(ExportError, match='run them with onnxruntime directly'):
         OnnxModel(str(tmp_path / 'backbone.onnx'))
+
+
+@pytest.mark.parametrize('kind, option', [('retinanet', 'model.test_cfg.score_thr'),
+                                          ('mask_rcnn', 'model.test_cfg.rcnn.score_thr')])
+def test_an_image_without_detections(kind, option, photos, tmp_path):
+    """No candidate above score_thr (here 1.0): empty outputs, not a failing graph."""
+    path = str(tmp_path / 'model.onnx')
+    export(config_file(DENSE[kind]), path, shape=(75, 100), cfg_options={option: 1.0})
+    instances = OnnxModel(path).predict(photos[0]).pred_instances
+    assert len(instances) == 0 and instances.bboxes.shape == (0, 4)
+    if kind == 'mask_rcnn':
+        assert instances.masks.shape == (0, 375, 500)
