@@ -1,11 +1,11 @@
 # `make demo`: Semantic FPN + a small Sequencer2D trained from scratch on real microscopy images
 # (HeLa nuclei, mmseq/datasets/hela.py) by 2 CPU processes in a few minutes. It is the own-data
-# template, configs/templates/sem_fpn_seq2d_s_custom.py, filled in for this data, with the
+# template, configs/sem_fpn_seq2d_s_custom.py, filled in for this data, with the
 # overrides a small CPU machine needs.
 #   python tools/dataset_converters/hela.py convert data/hela
 #   tools/dist_train.sh configs/demo/sem_fpn_seq2d_hela_cpu.py 2
 #   tools/dist_test.sh  configs/demo/sem_fpn_seq2d_hela_cpu.py CKPT 2 --show-dir vis
-_base_ = '../templates/sem_fpn_seq2d_s_custom.py'
+_base_ = '../sem_fpn_seq2d_s_custom.py'
 
 # ---- the template's block, for the HeLa data ----
 data_root = 'data/hela'

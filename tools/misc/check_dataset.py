@@ -6,7 +6,7 @@ is wrong, before a long job starts.
 
 Each problem is printed with the file at fault: an image or label map that cannot be read or
 is truncated, a label map whose size differs from its image, label values outside the classes
-(with ``mmseq.LoadSegLabels`` in the pipeline, as the own-data templates have it), a COCO file
+(with ``mmseq.LoadSegLabels`` in the pipeline, as the own-data templates configs/*_custom.py have it), a COCO file
 whose categories disagree with ``classes`` (with ``mmseq.CheckedCocoDataset``), an image whose
 size differs from the one its annotation file states. Exits with status 1 when anything is
 wrong; otherwise prints per split the number of samples and of labelled objects per class.

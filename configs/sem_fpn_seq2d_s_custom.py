@@ -1,5 +1,5 @@
-# Semantic FPN + Sequencer2D-S on your own images. Copy this file, change the block below,
-# check the data, train and test:
+# Semantic FPN + Sequencer2D-S on your own images. Copy this file next to it (e.g.
+# configs/my_data.py), change the block below, check the data, train and test:
 #   python tools/misc/check_dataset.py configs/my_data.py
 #   tools/dist_train.sh configs/my_data.py 8
 #   tools/dist_test.sh  configs/my_data.py work_dirs/my_data/iter_40000.pth 8 --show-dir vis
@@ -15,7 +15,7 @@ img_suffix = '.jpg'
 crop_size = (512, 512)  # training crops; a multiple of 14 needs no padding
 scale = (2048, 512)     # images are resized to fit (long side, short side) before cropping/testing
 # ----------------------------------------------------------------------------------------------
-_base_ = '../sem_fpn_seq2d_s_ade20k.py'
+_base_ = './sem_fpn_seq2d_s_ade20k.py'
 custom_imports = dict(imports=['mmseq.models', 'mmseq.models.decode_heads', 'mmseq.engine',
                                'mmseq.datasets'], allow_failed_imports=False)
 num_classes = len(classes)

@@ -1,5 +1,5 @@
-# RetinaNet + Sequencer2D-S on your own images with COCO-format boxes. Copy this file, change
-# the block below, check the data, train and test:
+# RetinaNet + Sequencer2D-S on your own images with COCO-format boxes. Copy this file next to it
+# (e.g. configs/my_data.py), change the block below, check the data, train and test:
 #   python tools/misc/check_dataset.py configs/my_data.py
 #   tools/dist_train.sh configs/my_data.py 8
 #   tools/dist_test.sh  configs/my_data.py work_dirs/my_data/epoch_12.pth 8 --show-dir vis
@@ -14,11 +14,16 @@ images = 'img_dir/'
 annotations = 'annotations/instances_{}.json'  # {} = train / val
 scale = (1333, 800)  # images are resized to fit (long side, short side)
 # ----------------------------------------------------------------------------------------------
-_base_ = '../retinanet_seq2d_s_coco.py'
+_base_ = './retinanet_seq2d_s_coco.py'
 custom_imports = dict(imports=['mmseq.models', 'mmseq.engine', 'mmseq.datasets'],
                       allow_failed_imports=False)
 
-model = dict(bbox_head=dict(num_classes=len(classes)))
+# GroupNorm in the head's convs (mmdet's RetinaHead norm_cfg): the backbone's outputs are
+# LayerNorm-ed, several times larger than a ResNet's, and a head without normalisation then
+# takes steps too large for it when trained with a learning rate above the paper's 1e-4
+# (a collapse of the classification loss); with it, training is stable up to lr 1e-3.
+model = dict(bbox_head=dict(num_classes=len(classes),
+                            norm_cfg=dict(type='GN', num_groups=32, requires_grad=True)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
