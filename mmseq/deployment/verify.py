@@ -83,10 +83,13 @@ def verify_tensors(task: str, onnx_path: str, model: torch.nn.Module,
 
 def verify_export(task: str, onnx_path: str, config, checkpoint: Optional[str],
                   shape: Sequence[int], cfg_options: Optional[dict] = None,
-                  images: Sequence[str] = ()) -> Report:
+                  images: Sequence[str] = (), state_dict: Optional[dict] = None) -> Report:
     """Compare an exported file with the PyTorch model at ``shape`` and at an odd size
-    (dynamic axes), or on ``images`` when given."""
+    (dynamic axes), or on ``images`` when given. ``state_dict``: the exported model's
+    weights, for a file exported without a checkpoint (random weights)."""
     model = init_model(config, checkpoint, device='cpu', cfg_options=cfg_options)
+    if checkpoint is None and state_dict is not None:
+        model.load_state_dict(state_dict)
     odd = (shape[0] + 5, shape[1] + 9)
     if task in ('backbone', 'classification'):
         return verify_tensors(task, onnx_path, model, [shape, odd])

@@ -93,3 +93,10 @@ def test_export_rejects_bad_arguments(tool, trained, tmp_path):
         tool.main([cfg, '--shape', '0', '28', '--out', str(tmp_path / 'm.onnx')])
     with pytest.raises(ValueError, match='smaller than one 7x7'):
         tool.main([cfg, '--shape', '5', '28', '--out', str(tmp_path / 'm.onnx')])
+
+
+def test_verify_without_checkpoint_compares_the_exported_weights(tool, trained, tmp_path,
+                                                                 capsys):
+    cfg, _, _ = trained  # random weights: PyTorch must be given the exported ones
+    tool.main([cfg, '--shape', '56', '56', '--out', str(tmp_path / 'm.onnx'), '--verify'])
+    assert 'ok' in capsys.readouterr().out

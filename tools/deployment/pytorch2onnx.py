@@ -57,7 +57,7 @@ def main(argv=None):
           f'dynamic: {", ".join(sorted(set(graph.dynamic_axes[graph.input_name].values())))})')
     if args.verify:
         report = verify_export(graph.task, args.out, args.config, args.checkpoint,
-                               args.shape, args.cfg_options)
+                               args.shape, args.cfg_options, state_dict=model.state_dict())
         print(report.text)
         if not report.ok:
             sys.exit(1)
