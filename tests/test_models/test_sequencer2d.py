@@ -65,6 +65,41 @@ def test_full_size_strides_and_channels():
                                                   (384, 16, 16)]
 
 
+def test_outputs_are_contiguous_nchw_for_mmcv_ops():
+    """mmcv's RoIAlign (Mask R-CNN's RoI extractor) reads its input as contiguous NCHW memory;
+    the pyramid, and the FPN convs that keep their input's layout, must give it that: its
+    features equal bilinear sampling of the maps (grid_sample)."""
+    from mmcv.ops import RoIAlign
+    from mmdet.models.necks import FPN
+    model = tiny(out_indices=(0, 1, 2, 3)).eval()
+    fpn = FPN(in_channels=[16, 32, 32, 32], out_channels=8, num_outs=4).eval()
+    rois = torch.tensor([[0, 3.0, 5.0, 40.0, 30.0], [0, 10.0, 2.0, 20.0, 50.0]])
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 70, 84))
+        levels = fpn(outs)
+    assert all(o.is_contiguous() for o in outs + levels)
+    for level, stride in zip(levels, (7, 14)):
+        align = RoIAlign((7, 7), spatial_scale=1 / stride, sampling_ratio=2, aligned=True)
+        assert torch.allclose(align(level, rois), _roi_align(level, rois, 1 / stride),
+                              atol=1e-5)
+
+
+def _roi_align(level, rois, scale, out=7, samples=2):
+    """RoIAlign (aligned, ``samples`` x ``samples`` points per bin) as bilinear sampling."""
+    import torch.nn.functional as F
+    h, w = level.shape[-2:]
+    pooled = []
+    for _, x1, y1, x2, y2 in rois.tolist():
+        x1, y1, x2, y2 = (v * scale - 0.5 for v in (x1, y1, x2, y2))
+        steps = (torch.arange(out * samples) + 0.5) / (out * samples)
+        xs, ys = x1 + steps * (x2 - x1), y1 + steps * (y2 - y1)
+        gy, gx = torch.meshgrid((ys + 0.5) / h * 2 - 1, (xs + 0.5) / w * 2 - 1, indexing='ij')
+        points = F.grid_sample(level, torch.stack([gx, gy], -1)[None], align_corners=False,
+                               padding_mode='border')  # RoIAlign clamps to the map
+        pooled.append(F.avg_pool2d(points, samples)[0])
+    return torch.stack(pooled)
+
+
 @pytest.mark.parametrize('hw', [(97, 131), (14, 14), (15, 29), (7, 7)])
 def test_odd_input_sizes_are_padded_not_cropped(hw):
     model = tiny(out_indices=(0, 3)).eval()

@@ -237,8 +237,9 @@ class SequencerBackboneBase(BaseModule):
                 else:
                     x = block(x)
             if i in self.out_indices:
-                # Channels-last memory viewed as NCHW: no copy, and convs accept it as is.
-                outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2))
+                # Contiguous NCHW, the layout mmcv's ops assume (RoIAlign reads a
+                # channels-last view as NCHW memory and returns wrong features).
+                outs.append(getattr(self, f'norm{i}')(x).permute(0, 3, 1, 2).contiguous())
         return tuple(outs)
 
     def _freeze_stages(self) -> None:
