@@ -104,7 +104,7 @@ def import_cycles(graph: Dict[str, Set[str]]) -> List[Set[str]]:
 # Lowest first. A module imports its own package and packages of lower layers only; the root
 # package's __init__ sits on top.
 LAYERS = [('mmseq.utils', 'mmseq.version'), ('mmseq.registry', 'mmseq.testing'),
-          ('mmseq.models', 'mmseq.engine'), ('mmseq.apis', ), ('mmseq.analysis', ), ('mmseq', )]
+          ('mmseq.models', 'mmseq.datasets', 'mmseq.engine'), ('mmseq.apis', ), ('mmseq.analysis', 'mmseq.deployment'), ('mmseq', )]
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 
 
