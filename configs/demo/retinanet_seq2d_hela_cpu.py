@@ -21,9 +21,9 @@ small_arch = dict(layers=[2, 2, 2, 2], patch_sizes=[7, 2, 1, 1], embed_dims=[64,
                   hidden_sizes=[16, 32, 32, 32], mlp_ratios=[3, 3, 3, 3])
 model = dict(
     backbone=dict(arch=dict(_delete_=True, **small_arch), init_cfg=None),
-    neck=dict(in_channels=[128, 128, 128]),
+    neck=dict(in_channels=[64, 128]),  # stages 0 and 3 (the template's out_indices)
     bbox_head=dict(num_classes=len(classes)))
-max_iters = 1200
+max_iters = 300
 lr = 1e-3
 
 train_pipeline = [
@@ -47,20 +47,19 @@ train_dataloader = dict(
     batch_size=2, **loader, sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(**dataset, ann_file=annotations.format('train'),
                  data_prefix=dict(img=images + 'train/'), pipeline=train_pipeline))
-val_dataloader = dict(**loader, dataset=dict(
+test_dataloader = dict(**loader, dataset=dict(
     **dataset, ann_file=annotations.format('val'), data_prefix=dict(img=images + 'val/'),
     pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + annotations.format('val'))
-test_evaluator = val_evaluator
+test_evaluator = dict(ann_file=data_root + annotations.format('val'))
+# No evaluation during training: the held-out frames are for tools/dist_test.sh only.
+val_dataloader = val_cfg = val_evaluator = None
 
 optim_wrapper = dict(optimizer=dict(lr=lr))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', eta_min=0., by_epoch=False, begin=100, end=max_iters),
 ]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters)
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(by_epoch=False, interval=max_iters, max_keep_ckpts=1))
 log_processor = dict(by_epoch=False)

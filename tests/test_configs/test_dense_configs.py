@@ -279,7 +279,7 @@ def test_in1k_checkpoint_loads_into_backbone(repo_root, tmp_path, task):
     ('mask_rcnn_seq2d_s_custom', 'mask_rcnn_seq2d_s_coco')])
 def test_templates_keep_the_real_model_and_recipe(repo_root, template, real):
     """An own-data template is its real config with the user's classes: the same network
-    (RetinaNet: with GroupNorm in the head), optimiser and schedule."""
+    (RetinaNet: with GroupNorm in the head and a pyramid for small objects), optimiser and schedule."""
     t = Config.fromfile(f'{repo_root}/configs/{template}.py')
     r = Config.fromfile(f'{repo_root}/configs/{real}.py')
     tm, rm = t.model.to_dict(), r.model.to_dict()
@@ -290,6 +290,16 @@ def test_templates_keep_the_real_model_and_recipe(repo_root, template, real):
         assert tm['bbox_head'].pop('num_classes') == len(t.classes)
         assert tm['bbox_head'].pop('norm_cfg')['type'] == 'GN'
         rm['bbox_head'].pop('num_classes')
+        # the pyramid for small objects: stages 0 and 3, strides 7..112 (one octave a level)
+        assert tm['backbone'].pop('out_indices') == (0, 3) != rm['backbone'].pop('out_indices')
+        assert tm['neck'].pop('in_channels') == [192, 384]
+        rm['neck'].pop('in_channels')
+        anchors, paper = tm['bbox_head'].pop('anchor_generator'), rm['bbox_head'].pop(
+            'anchor_generator')
+        assert anchors.pop('strides') == [7, 14, 28, 56, 112] != paper.pop('strides')
+        assert anchors.pop('base_sizes') == [8, 16, 32, 64, 128]
+        paper.pop('base_sizes', None)
+        assert anchors == paper
     else:
         for head in ('bbox_head', 'mask_head'):
             assert tm['roi_head'][head].pop('num_classes') == len(t.classes)
