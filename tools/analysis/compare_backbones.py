@@ -138,6 +138,7 @@ def train_and_test(config: str, args, work_dir: str) -> dict:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='-1', OMP_NUM_THREADS='1',
                MKL_NUM_THREADS='1', PYTHONWARNINGS='ignore', PYTHON=sys.executable)
     options = ['--cfg-options', *args.cfg_options] if args.cfg_options else []
+    os.makedirs(work_dir, exist_ok=True)
     seconds = run(['bash', 'tools/dist_train.sh', config, str(args.nproc), '--work-dir',
                    work_dir, *options], osp.join(work_dir, 'train.log'), env)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
