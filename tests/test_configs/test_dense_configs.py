@@ -1,6 +1,9 @@
 """Segmentation / detection configs: the paper's recipes (App. C.4, C.5), parameter counts
 (Tables 3 and 11), a pyramid geometry that is true, and odd input sizes."""
 import copy
+import glob
+import math
+import os.path as osp
 
 import pytest
 import torch
@@ -11,6 +14,7 @@ from mmengine.structures import InstanceData
 from helpers import padded_seg_crop, seg_batch, shallow, strides_of
 from mmseq.apis import init_model
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARCHS = ['s', 'm', 'l']
 # Paper Table 3 (Semantic FPN, whole model, integer M) and Table 11 (RetinaNet, 0.1M).
 SEG_PARAMS_M = {'s': 32, 'm': 42, 'l': 58}
@@ -312,7 +316,8 @@ def test_templates_keep_the_real_model_and_recipe(repo_root, template, real):
 
 @pytest.mark.parametrize('demo,template', [
     ('sem_fpn_seq2d_hela_cpu', 'sem_fpn_seq2d_s_custom'),
-    ('retinanet_seq2d_hela_cpu', 'retinanet_seq2d_s_custom')])
+    ('retinanet_seq2d_hela_cpu', 'retinanet_seq2d_s_custom'),
+    ('mask_rcnn_seq2d_hela_cpu', 'mask_rcnn_seq2d_s_custom')])
 def test_demo_configs_fill_in_the_templates(repo_root, demo, template):
     """The demo configs are the templates with the HeLa data and a small backbone from
     scratch; the neck, head and optimiser type stay, and the data is checked on loading."""
@@ -321,7 +326,7 @@ def test_demo_configs_fill_in_the_templates(repo_root, demo, template):
     assert d.data_root.startswith('data/hela') and d.classes != t.classes
     assert d.model.backbone.init_cfg is None and d.model.backbone.arch.layers == [2, 2, 2, 2]
     assert d.model.neck.type == t.model.neck.type and d.model.neck.out_channels == 256
-    head = 'decode_head' if 'decode_head' in d.model else 'bbox_head'
+    head = next(h for h in ('decode_head', 'bbox_head', 'roi_head') if h in d.model)
     assert d.model[head].type == t.model[head].type
     assert d.optim_wrapper.optimizer.type == t.optim_wrapper.optimizer.type == 'AdamW'
     assert d.env_cfg.dist_cfg.backend == 'gloo'
@@ -333,3 +338,33 @@ def test_demo_configs_fill_in_the_templates(repo_root, demo, template):
         assert 'mmseq.LoadSegLabels' in types
     else:
         assert d.train_dataloader.dataset.type == 'mmseq.CheckedCocoDataset'
+
+
+DEMO_CONFIGS = sorted(
+    osp.relpath(path, REPO) for path in glob.glob(f'{REPO}/configs/demo/**/*.py', recursive=True))
+
+
+@pytest.mark.parametrize('config', DEMO_CONFIGS)
+def test_demo_configs_build_and_their_pyramids_fit_their_heads(repo_root, config):
+    """Every demo config (and each backbone that compare_backbones.py trains) builds, runs, and
+    its detection heads look at the pyramid levels at the strides they are told."""
+    model = init_model(f'{repo_root}/{config}', device='cpu')
+    size = 224
+    with torch.no_grad():
+        feats = model.extract_feat(torch.rand(1, 3, size, size))
+    assert all(torch.isfinite(f).all() for f in feats)
+    head = model.cfg.model.get('bbox_head') or model.cfg.model.get('rpn_head')
+    if head is None:  # a segmentor
+        with torch.no_grad():
+            logits = model._forward(torch.rand(1, 3, size, size))
+        assert logits.shape[1] == model.cfg.model.decode_head.num_classes
+        assert torch.isfinite(logits).all()
+        return
+    strides = head.anchor_generator.strides
+    assert len(strides) == len(feats)
+    assert [f.shape[-1] for f in feats] == [math.ceil(size / s) for s in strides]
+    if 'roi_head' in model.cfg.model:
+        for extractor in ('bbox_roi_extractor', 'mask_roi_extractor'):
+            extractor = model.cfg.model.roi_head[extractor]
+            n = len(extractor.featmap_strides)
+            assert extractor.featmap_strides == strides[:n]
