@@ -279,14 +279,14 @@ fi
 start=$(date +%s)
 [[ -x "$venv/bin/python" ]] || "$python_bin" -m venv "$venv"
 
-echo "setup_env: [1/4] torch + torchvision"
+echo "setup_env: [1/5] torch + torchvision"
 "${pip[@]}" -r requirements/torch.txt
-echo "setup_env: [2/4] build tools"
+echo "setup_env: [2/5] build tools"
 "${pip[@]}" -r requirements/build.txt
-echo "setup_env: [3/4] mmcv 2.1.0, $flavour flavour (built once from its source, minutes for" \
+echo "setup_env: [3/5] mmcv 2.1.0, $flavour flavour (built once from its source, minutes for" \
      "the CPU ops and much longer with CUDA; kept in $wheel_dir)"
 ensure_mmcv
-echo "setup_env: [4/4] OpenMMLab libraries, timm, test tools, mmseq (editable)"
+echo "setup_env: [4/5] OpenMMLab libraries, timm, test tools, mmseq (editable)"
 "${pip[@]}" -r requirements/runtime.txt -r requirements/tests.txt
 install_mmseq
 
@@ -296,6 +296,7 @@ print(f'setup_env: torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine 
       f'mmpretrain {mmpretrain.__version__}, mmseg {mmseg.__version__}, mmdet {mmdet.__version__}, timm {timm.__version__}')
 PY
 check_step_loops
+echo "setup_env: [5/5] the HeLa nuclei images of make demo and the real-data tests"
 fetch_real_data
 echo "$pins_hash" > "$stamp"
 echo "$flavour" > "$flavour_file"
