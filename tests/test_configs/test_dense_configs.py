@@ -11,10 +11,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from helpers import padded_seg_crop, seg_batch, shallow, strides_of
+from helpers import REPO, padded_seg_crop, seg_batch, shallow, strides_of
 from mmseq.apis import init_model
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ARCHS = ['s', 'm', 'l']
 # Paper Table 3 (Semantic FPN, whole model, integer M) and Table 11 (RetinaNet, 0.1M).
 SEG_PARAMS_M = {'s': 32, 'm': 42, 'l': 58}
