@@ -46,7 +46,9 @@ tta_pipeline = [
                   keep_ratio=True) for r in img_ratios],
             [dict(type='RandomFlip', prob=0., direction='horizontal'),
              dict(type='RandomFlip', prob=1., direction='horizontal')],
-            [dict(type='LoadAnnotations')],
+            # the labels, checked; an image without them (inference) passes through. The
+            # Inferencers remove only a top-level LoadAnnotations, not one in TestTimeAug.
+            [dict(type='LoadSegLabels', num_classes=150)],
             [dict(type='PackSegInputs')],
         ])
 ]

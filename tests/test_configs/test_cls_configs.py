@@ -21,7 +21,7 @@ def schedulers(cfg):
 def test_in1k_recipe(repo_root, arch, lr, batch, drop_path):
     cfg = load(repo_root, f'seq2d_{arch}_in1k')
     opt = cfg.optim_wrapper
-    assert cfg.model.backbone.type == 'mmseq.Sequencer2D' and cfg.model.backbone.arch == arch
+    assert cfg.model.backbone.type == 'Sequencer2D' and cfg.model.backbone.arch == arch
     assert cfg.model.backbone.drop_path_rate == drop_path
     assert opt.type == 'AmpOptimWrapper' and opt.optimizer.type == 'AdamW'
     assert opt.optimizer.lr == pytest.approx(lr) and opt.optimizer.weight_decay == 0.05

@@ -40,7 +40,7 @@ def test_seg_recipe(repo_root, arch):
     assert cfg.default_scope == 'mmseg'
     assert 'mmseq.models.decode_heads' in cfg.custom_imports.imports
     bb, neck, head = cfg.model.backbone, cfg.model.neck, cfg.model.decode_head
-    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
+    assert bb.type == 'Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
     # The IN-1K checkpoint comes from the one variable at the top of the config.
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert arch in cfg.pretrained
@@ -65,7 +65,7 @@ def test_det_recipe(repo_root, arch):
     assert cfg.default_scope == 'mmdet'
     bb, neck, head = cfg.model.backbone, cfg.model.neck, cfg.model.bbox_head
     assert cfg.model.type == 'RetinaNet'
-    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch
+    assert bb.type == 'Sequencer2D' and bb.arch == arch
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     # Stages 1..3 of the backbone (strides 14): the paper's in_channels=[192, 384, 384, 384]
     # with start_level=1, minus the stage-0 output that FPN would ignore.
@@ -175,7 +175,7 @@ def test_stock_fpn_head_rule_is_not_used(repo_root):
     """mmseg's FPNHead derives conv depth from log2 stride ratios; ours states both apart."""
     cfg = seg_cfg(repo_root)
     head = cfg.model.decode_head
-    assert head.type == 'mmseq.StridedFPNHead'
+    assert head.type == 'StridedFPNHead'
     assert head.feature_strides == [7, 14, 14, 14] and head.num_convs == [1, 1, 2, 3]
 
 
@@ -334,9 +334,9 @@ def test_demo_configs_fill_in_the_templates(repo_root, demo, template):
         assert d.model.decode_head.num_classes == 2
         assert d.crop_size[0] % 14 == 0 and d.crop_size[1] % 14 == 0
         types = [step['type'] for step in d.train_dataloader.dataset.pipeline]
-        assert 'mmseq.LoadSegLabels' in types
+        assert 'LoadSegLabels' in types
     else:
-        assert d.train_dataloader.dataset.type == 'mmseq.CheckedCocoDataset'
+        assert d.train_dataloader.dataset.type == 'CheckedCocoDataset'
 
 
 DEMO_CONFIGS = sorted(

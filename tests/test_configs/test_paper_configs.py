@@ -68,7 +68,7 @@ def test_transfer_recipe(arch, dataset):
     classes, epochs, train_split, ds_type = DATASETS[dataset]
     cfg = load(f'seq2d_{arch}_in1k-pre_{dataset}')
     bb = cfg.model.backbone
-    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch
+    assert bb.type == 'Sequencer2D' and bb.arch == arch
     assert bb.drop_path_rate == DROP_PATH[arch]
     # The backbone starts from that size's IN-1K weights.
     assert cfg.pretrained == f'timm://sequencer2d_{arch}.in1k'
@@ -209,8 +209,8 @@ def test_real_transfer_model_shapes():
 
 # ================================================================= ablations (Tables 2, 10, 12a)
 
-S = dict(type='mmseq.Sequencer2D', arch='s')
-VS = dict(type='mmseq.VanillaSequencer')
+S = dict(type='Sequencer2D', arch='s')
+VS = dict(type='VanillaSequencer')
 L13 = dict(layers=[8, 8, 16, 4], patch_sizes=[7, 2, 1, 1], embed_dims=[256, 512, 512, 512],
            hidden_sizes=[64, 128, 128, 128], mlp_ratios=[3.0] * 4)
 # config -> (table, backbone settings, exact parameters with the 1000-class head, MACs at 224
@@ -236,7 +236,7 @@ ABLATIONS = {
     'seq2d_s_gru_in1k': ('2e GRU', dict(S, rnn_type='gru'), 24_874_600, 7.51, 25, 7.5),
     'seq2d_s_rnn_in1k': ('2e RNN', dict(S, rnn_type='rnn'), 19_320_424, 5.79, 19, 5.8),
     'seq2d_s_union-add_in1k': ('12a add', dict(S, union='add'), 26_545_768, 8.03, 27, 8.0),
-    'seq2d_l-x1.3_in1k': ('10 Lx1.3', dict(type='mmseq.Sequencer2D', arch=L13), 96_252_392,
+    'seq2d_l-x1.3_in1k': ('10 Lx1.3', dict(type='Sequencer2D', arch=L13), 96_252_392,
                           29.40, 96, 29.4),
 }
 # Where our count, rounded as the paper prints it, is not the paper's value, and why.

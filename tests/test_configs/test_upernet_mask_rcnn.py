@@ -72,7 +72,7 @@ def test_upernet_recipe(arch):
     cfg, swin = upernet_cfg(arch), library_cfg('mmseg', SWIN_UPERNET)
     assert cfg.default_scope == 'mmseg'
     bb, head, aux = cfg.model.backbone, cfg.model.decode_head, cfg.model.auxiliary_head
-    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
+    assert bb.type == 'Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
     assert bb.drop_path_rate == DROP_PATH[arch]
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert cfg.pretrained == f'timm://sequencer2d_{arch}.in1k'  # the public weights
@@ -102,7 +102,7 @@ def test_upernet_recipe(arch):
     assert cfg.val_evaluator.iou_metrics == ['mIoU']
     assert same(cfg.test_evaluator, swin.test_evaluator)
     assert cfg.model.test_cfg.mode == 'whole'
-    assert cfg.default_hooks.checkpoint.type == 'mmseq.AtomicCheckpointHook'
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
 
 
 @pytest.mark.parametrize('arch', ARCHS)
@@ -112,7 +112,7 @@ def test_mask_rcnn_recipe(arch, suffix):
     swin = library_cfg('mmdet', SWIN_MASK_RCNN_3X if suffix else SWIN_MASK_RCNN)
     assert cfg.default_scope == 'mmdet' and cfg.model.type == 'MaskRCNN'
     bb, neck = cfg.model.backbone, cfg.model.neck
-    assert bb.type == 'mmseq.Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
+    assert bb.type == 'Sequencer2D' and bb.arch == arch and bb.out_indices == (0, 1, 2, 3)
     assert bb.drop_path_rate == DROP_PATH[arch]
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained, prefix='backbone.')
     assert cfg.pretrained == f'timm://sequencer2d_{arch}.in1k'  # the public weights

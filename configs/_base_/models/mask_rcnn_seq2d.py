@@ -23,7 +23,7 @@ model = dict(
     data_preprocessor=dict(pad_size_divisor=28),
     backbone=dict(
         _delete_=True,
-        type='mmseq.Sequencer2D',
+        type='Sequencer2D',
         arch='s',
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1),

@@ -4,7 +4,7 @@ custom_imports = dict(imports=['mmseq.models', 'mmseq.engine'], allow_failed_imp
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='mmseq.Sequencer2D', arch='s', drop_path_rate=0.1, out_indices=(3, )),
+        type='Sequencer2D', arch='s', drop_path_rate=0.1, out_indices=(3, )),
     neck=dict(type='GlobalAveragePooling'),
     head=dict(
         type='LinearClsHead',

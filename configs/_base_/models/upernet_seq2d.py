@@ -13,7 +13,8 @@
 #   - the data preprocessor pads images (0) and labels (255, ignored) to a multiple of 14, so
 #     the backbone's own padding never fires and logits and labels share one grid.
 _base_ = 'mmseg::_base_/models/upernet_swin.py'
-custom_imports = dict(imports=['mmseq.models', 'mmseq.engine'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmseq.models', 'mmseq.engine', 'mmseq.datasets'],
+                      allow_failed_imports=False)
 
 # mmseg's base keeps the preprocessor in a top-level variable too (the Runner's default): both
 # get the padding.
@@ -22,7 +23,7 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         _delete_=True,
-        type='mmseq.Sequencer2D',
+        type='Sequencer2D',
         arch='s',
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.1),
