@@ -242,6 +242,24 @@ fetch_real_data() {
     | sed 's/^/setup_env: /'
   return "${PIPESTATUS[0]}"
 }
+# The wheels of the torch-free ONNX runtime (tools/deployment/ort_serve.py: onnxruntime, numpy,
+# Pillow and their dependencies, for this Python) into ~/.cache/mmseq/runtime-wheels
+# (MMSEQ_RUNTIME_WHEELS), where its test installs them into a fresh venv without the network;
+# a no-op when they are there, a warning when they cannot be fetched.
+fetch_runtime_wheels() {
+  local dir="${MMSEQ_RUNTIME_WHEELS:-${XDG_CACHE_HOME:-$HOME/.cache}/mmseq/runtime-wheels}"
+  local pkg have=1
+  for pkg in onnxruntime numpy pillow; do
+    compgen -G "$dir/$pkg-*-$(python_tag)-*.whl" >/dev/null \
+      || compgen -G "$dir/$pkg-*-py3-none-any.whl" >/dev/null || have=0
+  done
+  [[ "$have" == 1 ]] && return 0
+  echo "setup_env: the wheels of the torch-free ONNX runtime (onnxruntime, numpy, pillow) into $dir"
+  "$venv/bin/python" -m pip download --disable-pip-version-check -q --only-binary=:all: \
+    -d "$dir" onnxruntime numpy pillow \
+    || echo "setup_env: warning: could not download them; tests/test_deployment/test_ort_serve.py" \
+            "skips its fresh-environment tests" >&2
+}
 # mmcv of the wanted flavour with the kernels of this device (tools/misc/check_mmcv_ops.py runs
 # nms, sigmoid_focal_loss and roi_align); otherwise its wheel is built or found and installed.
 ensure_mmcv() {
@@ -266,6 +284,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$pins_hash" ]]; then
   check_step_loops
   link_for_mim
   fetch_real_data
+  fetch_runtime_wheels
   echo "$flavour" > "$flavour_file"
   exit 0
 fi
@@ -298,6 +317,7 @@ PY
 check_step_loops
 echo "setup_env: [5/5] the HeLa nuclei images of make demo and the real-data tests"
 fetch_real_data
+fetch_runtime_wheels
 echo "$pins_hash" > "$stamp"
 echo "$flavour" > "$flavour_file"
 echo "setup_env: done in $(( $(date +%s) - start )) s"

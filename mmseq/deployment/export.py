@@ -95,12 +95,75 @@ def _output_spec(graph: nn.Module, outputs) -> Tuple[List[str], Dict[str, Dict[i
     return list(graph.output_names), axes
 
 
+# Test-pipeline steps the torch-free runtime (tools/deployment/ort_serve.py) reproduces, and
+# those it skips (ground-truth loading, packing).
+_RUNTIME_LOADERS = ('LoadImageFromFile', )
+_RUNTIME_RESIZES = ('Resize', )
+_RUNTIME_SKIPPED = ('LoadAnnotations', 'LoadSegLabels', 'PackSegInputs', 'PackDetInputs',
+                    'PackInputs')
+RUNTIME_FORMAT = 1
+
+
+def runtime_pipeline(cfg) -> dict:
+    """The test pipeline as plain data: ``{'resize': {...} or None}``, or ``{'unsupported':
+    reason}`` for a step the torch-free runtime does not reproduce."""
+    from mmseq.utils import get_test_pipeline
+    resize = None
+    for step in get_test_pipeline(cfg):
+        kind = str(step.get('type', '')).split('.')[-1]
+        if kind in _RUNTIME_SKIPPED:
+            continue
+        if kind in _RUNTIME_LOADERS:
+            if step.get('color_type', 'color') != 'color':
+                return {'unsupported': f"{kind}(color_type={step['color_type']!r}): only "
+                        "'color' images are read by the torch-free runtime"}
+            continue
+        if kind in _RUNTIME_RESIZES and resize is None:
+            scale = step.get('scale')
+            resize = dict(
+                scale=[scale, scale] if isinstance(scale, int) else
+                (list(scale) if scale is not None else None),
+                scale_factor=step.get('scale_factor'),
+                keep_ratio=bool(step.get('keep_ratio', False)),
+                interpolation=step.get('interpolation', 'bilinear'))
+            if resize['interpolation'] != 'bilinear' or step.get('backend', 'cv2') != 'cv2':
+                return {'unsupported': f'{kind}(interpolation={resize["interpolation"]!r}, '
+                        f'backend={step.get("backend", "cv2")!r}): only cv2 bilinear resizing '
+                        'is reproduced by the torch-free runtime'}
+            continue
+        return {'unsupported': f'test-pipeline step {kind!r} is not reproduced by the '
+                'torch-free runtime (it reads images and resizes them only)'}
+    return {'resize': resize}
+
+
+def runtime_metadata(graph: nn.Module, model: nn.Module) -> dict:
+    """Everything ``tools/deployment/ort_serve.py`` needs, as plain JSON (no config to
+    parse): the resize, class names and palette, thresholds."""
+    meta = dict(format=RUNTIME_FORMAT, task=graph.task, input=graph.input_name,
+                **runtime_pipeline(model.cfg), **dataset_meta_of(model))
+    if graph.task == 'segmentation':
+        head = model.decode_head
+        meta['align_corners'] = bool(head.align_corners)
+        meta['seg_threshold'] = getattr(head, 'threshold', None)
+    else:
+        test_cfg = model.test_cfg or {}
+        rcnn = test_cfg.get('rcnn') if 'rcnn' in test_cfg else test_cfg
+        meta['score_thr'] = float(rcnn.get('score_thr', 0.0))
+        meta['max_per_img'] = int(rcnn.get('max_per_img', 100))
+    if graph.task == 'instance_segmentation':
+        meta['mask_thr_binary'] = float(model.roi_head.test_cfg.get('mask_thr_binary', 0.5))
+    return meta
+
+
 def metadata_of(graph: nn.Module, model: nn.Module) -> Dict[str, str]:
-    """What the inference side reads from the file (``mmseq.*`` metadata keys)."""
+    """What the inference side reads from the file (``mmseq.*`` metadata keys):
+    ``mmseq.config`` for the full-stack runtime (``mmseq.deployment.runtime``),
+    ``mmseq.runtime`` (plain JSON) for the torch-free one (``tools/deployment/ort_serve.py``)."""
     meta = {'mmseq.task': graph.task, 'mmseq.input': graph.input_name}
     if graph.task in ('segmentation', 'detection', 'instance_segmentation'):
         meta['mmseq.config'] = model.cfg.pretty_text
         meta['mmseq.dataset_meta'] = json.dumps(dataset_meta_of(model))
+        meta['mmseq.runtime'] = json.dumps(runtime_metadata(graph, model))
     if graph.task == 'segmentation':
         head = model.decode_head
         meta['mmseq.align_corners'] = json.dumps(bool(head.align_corners))

@@ -2,9 +2,12 @@
 
 The ONNX file carries its config (for the test pipeline: loading and resizing, which stay
 outside the graph) and its class names, so an image goes in and a ``SegDataSample`` /
-``DetDataSample`` comes out, as from ``mmseq.apis.inference_model``.
+``DetDataSample`` comes out, as from ``mmseq.apis.inference_model``. This runtime needs the
+training stack (mmengine, mmcv, mmseg, mmdet, torch); ``tools/deployment/ort_serve.py`` runs
+the same files with onnxruntime, numpy and Pillow only.
 """
 import json
+import os
 import os.path as osp
 from typing import Dict, List, Optional, Union
 
@@ -44,6 +47,21 @@ def load_image(pipeline: Compose, img: Union[str, np.ndarray]) -> dict:
     if not osp.isfile(img):
         raise FileNotFoundError(f'no such image: {img}')
     return pipeline(dict(img_path=str(img)))
+
+
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+
+
+def expand_images(paths: List[str]) -> List[str]:
+    """Image files, with each folder replaced by the image files in it (sorted)."""
+    out = []
+    for path in paths:
+        if osp.isdir(path):
+            out += sorted(osp.join(path, n) for n in os.listdir(path)
+                          if n.lower().endswith(IMAGE_EXTS))
+        else:
+            out.append(path)
+    return out
 
 
 class OnnxModel:

@@ -12,7 +12,7 @@ import torch
 
 from mmseq.apis import init_model
 
-from .agreement import Agreement, compare, format_table, pytorch_predict
+from .agreement import Agreement, compare, detection_limits, format_table, pytorch_predict
 from .runtime import OnnxModel
 
 TENSOR_ATOL = 1e-4
@@ -43,12 +43,13 @@ def agreement_on_images(model: torch.nn.Module, onnx_model: OnnxModel,
                         images: Sequence[Union[str, np.ndarray]],
                         names: Optional[Sequence[str]] = None) -> List[Agreement]:
     rows = []
+    limits = detection_limits(model)  # cut-offs where the two runtimes may break ties apart
     for k, img in enumerate(images):
         name = names[k] if names else (img if isinstance(img, str) else f'array{k}')
         data = onnx_model.load(img)
         ref = pytorch_predict(model, data)
         got = onnx_model.predict_loaded(onnx_model.load(img))
-        row = compare(ref, got, name)
+        row = compare(ref, got, name, limits)
         ori = data['data_samples'].ori_shape
         row.image = f'{name} ({ori[1]}x{ori[0]})'
         rows.append(row)

@@ -105,7 +105,28 @@ def test_export_holds_the_whole_model(exported):
     # segmentors take batches; a detector's graph one image (its detections vary in number)
     assert dims[0] == ('batch' if kind in ('sem_fpn', 'upernet') else 1)
     meta = {p.key for p in proto.metadata_props}
-    assert {'mmseq.task', 'mmseq.config', 'mmseq.dataset_meta'} <= meta
+    assert {'mmseq.task', 'mmseq.config', 'mmseq.dataset_meta', 'mmseq.runtime'} <= meta
+
+
+def test_torch_free_runtime_equals_the_full_stack(exported, photos):
+    """tools/deployment/ort_serve.py (numpy post-processing, no OpenMMLab code) gives the
+    full-stack runtime's masks, boxes and pasted instance masks, on photographs resized by
+    the pipeline."""
+    kind, _, _, path, _ = exported
+    serve = load_tool('tools/deployment/ort_serve.py').OrtModel(path, threads=1)
+    full = OnnxModel(path, threads=1)
+    for photo in photos:
+        got, ref = serve.predict(photo), full.predict(photo)
+        if kind in ('sem_fpn', 'upernet'):
+            assert (got['sem_seg'] == ref.pred_sem_seg.data[0].numpy()).mean() >= 0.9999
+            continue
+        inst = ref.pred_instances
+        assert len(got['boxes']) == len(inst) > 0
+        np.testing.assert_allclose(got['boxes'], inst.bboxes.numpy(), atol=1e-3, rtol=0)
+        np.testing.assert_array_equal(got['labels'], inst.labels.numpy())
+        if kind == 'mask_rcnn':
+            a, b = got['masks'], inst.masks.numpy()
+            assert a.shape == b.shape and (a != b).sum() <= 1e-4 * a.size
 
 
 def test_infer_and_verify_on_photographs(exported, tools, photos, tmp_path, capsys):

@@ -3,7 +3,7 @@
 PyTorch (masks: pixel agreement; boxes: one-to-one matching, IoU, score difference) and, with
 --speed, the time of both side by side.
 
-    python tools/deployment/onnx_agreement.py CONFIG CHECKPOINT IMAGE [IMAGE ...] \
+    python tools/deployment/onnx_agreement.py CONFIG CHECKPOINT IMAGE|FOLDER [...] \
         [--speed REPEATS] [--threads N] [--onnx model.onnx] [--cfg-options KEY=VALUE ...]
 
 Exit status 1 when an image misses the agreement thresholds (pixels >= 99.9%; every box
@@ -20,7 +20,7 @@ from mmengine.config import DictAction
 from mmseq.apis import init_model
 from mmseq.deployment import DEFAULT_OPSET, ExportError, export
 from mmseq.deployment.agreement import format_table
-from mmseq.deployment.runtime import OnnxModel
+from mmseq.deployment.runtime import OnnxModel, expand_images
 from mmseq.deployment.speed import speed_table, time_side_by_side
 from mmseq.deployment.verify import agreement_on_images
 
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('images', nargs='+')
+    parser.add_argument('images', nargs='+', help='image files or folders of them')
     parser.add_argument('--onnx', help='where to keep the exported file (default: a temporary '
                         'one)')
     parser.add_argument('--shape', type=int, nargs=2, default=[375, 500], metavar=('H', 'W'),
@@ -41,6 +41,7 @@ def parse_args(argv=None):
                         help='threads of both runtimes (default: torch.get_num_threads())')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
+    args.images = expand_images(args.images)
     missing = [p for p in [args.config, args.checkpoint, *args.images] if not osp.isfile(p)]
     if missing:
         parser.error(f'no such file: {", ".join(missing)}')

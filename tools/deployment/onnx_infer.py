@@ -10,14 +10,14 @@ import os.path as osp
 import sys
 
 from mmseq.deployment import ExportError
-from mmseq.deployment.runtime import OnnxModel
+from mmseq.deployment.runtime import OnnxModel, expand_images
 from mmseq.deployment.visualization import draw_prediction
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=' '.join(__doc__.split('\n\n')[0].split()))
     parser.add_argument('model', help='.onnx file from tools/deployment/pytorch2onnx.py')
-    parser.add_argument('images', nargs='+', help='image files')
+    parser.add_argument('images', nargs='+', help='image files or folders of them')
     parser.add_argument('--out-dir', help='where to write one visualisation per image (png)')
     parser.add_argument('--score-thr', type=float, default=0.3,
                         help='detection: lowest score of a drawn box')
@@ -27,6 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--verify', nargs=2, metavar=('CONFIG', 'CHECKPOINT'),
                         help='compare with this PyTorch model on the same images')
     args = parser.parse_args(argv)
+    args.images = expand_images(args.images)
     if not args.out_dir and not args.verify:
         parser.error('nothing to do: give --out-dir and/or --verify')
     missing = [p for p in [args.model, *args.images] if not osp.isfile(p)]
