@@ -86,7 +86,7 @@ def test_config_file_and_speed(tmp_path, capsys):
         model=dict(type='ImageClassifier', backbone=dict(
             type='mmseq.Sequencer2D', arch=UNEVEN_ARCH,
             init_cfg=dict(type='Pretrained', checkpoint='nowhere.pth')))))
-    results = get_flops.main([str(cfg), '--shape', '56', '70', '--num-classes', '0', '--speed',
+    results = get_flops.main([str(cfg), '--backbone-only', '--shape', '56', '70', '--speed',
                               '--batch-size', '2'])
     model = Sequencer2D(UNEVEN_ARCH)
     assert results[0]['macs'] == get_flops.analyse(model, (56, 70))['macs']
@@ -96,7 +96,7 @@ def test_config_file_and_speed(tmp_path, capsys):
         get_flops.main([])
     write_config(tmp_path / 'nobackbone.py', dict(model=dict(type='X')))
     with pytest.raises(ValueError, match='no model.backbone'):
-        get_flops.main([str(tmp_path / 'nobackbone.py')])
+        get_flops.main([str(tmp_path / 'nobackbone.py'), '--backbone-only'])
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """tools/analysis/benchmark.py's resolution sweep (Fig. 3 bottom) and its bookkeeping: CSV rows,
 the recurrence that ran, out-of-memory marking and the PNG; in-process, tiny models."""
 import csv
+import datetime
 import math
 
 import pytest
@@ -13,6 +14,12 @@ benchmark = load_tool('tools/analysis/benchmark.py')
 
 
 def test_sweep_rows_oom_and_plot(tmp_path):
+    # a time budget of 0 s: the first repeat only
+    csv_path, _ = benchmark.main([
+        '--models', 'tiny-fused', '--settings', '32:2', '--modes', 'infer', '--repeats', '3',
+        '--time-budget', '0', '--threads', '1', '--out-dir', str(tmp_path / 'budget')])
+    with open(csv_path) as f:
+        assert [int(r['repeats']) for r in csv.DictReader(f)] == [1]
     # 1024 px: the input batch alone (2 x 3 x 1024^2 float32 = 24 MiB) passes the 10 MiB cap,
     # 2048 px is then not tried; 32 px needs far less than the cap
     csv_path, png_path = benchmark.main([
@@ -46,6 +53,31 @@ def test_sweep_rows_oom_and_plot(tmp_path):
         next(iter(rows.values())))
     with open(png_path, 'rb') as f:
         assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+    # every row says where and when: CPU model, cores, torch, date
+    machine = benchmark.machine_info()
+    for row in rows.values():
+        assert row['cpu'] == machine['cpu'] and row['cpu']
+        assert row['cores'] == machine['cores'] and row['cores'].split('/')[0].isdigit()
+        assert row['torch'] == torch.__version__
+        assert row['date'] == datetime.date.today().isoformat()
+
+
+def test_quick_preset_and_machine_line(capsys):
+    args = benchmark.parse_args(['--quick'])
+    assert args.models == ['seq2d-s-fused', 'timm-seq2d-s', 'resnet-50']
+    assert benchmark.parse_settings(args) == [(224, 1), (224, 8)]
+    assert args.modes == ['infer'] and args.repeats == 3 and args.time_budget == 120
+    model = benchmark.model_factories()['resnet-50']()
+    assert sum(p.numel() for p in model.parameters()) == 25_557_032  # mmpretrain's ResNet-50
+    with pytest.raises(SystemExit):
+        benchmark.main(['--help'])
+    assert 'time budget: about 2 minutes on 2 cores' in ' '.join(capsys.readouterr().out.split())
+    line = benchmark.machine_line(benchmark.machine_info())
+    with open('/proc/cpuinfo') as f:
+        names = [ln.split(':', 1)[1].strip() for ln in f if ln.startswith('model name')]
+    assert f'torch {torch.__version__}' in line
+    if names:  # x86 Linux; elsewhere lscpu's or Python's name
+        assert names[0] in line
 
 
 def test_recurrence_labels_and_oom_classification():

@@ -19,11 +19,13 @@ Memory (``peak_extra_mb``): on CPU the peak RSS during the step minus the RSS ju
 growth); on CUDA ``max_memory_allocated`` minus the allocation before the step.
 ``peak_mb`` adds what the case itself holds before the step (its model's parameters,
 buffers, gradients and optimizer state, and the input batch): the peak of that model alone.
-On CUDA a step is timed with CUDA events on the device's stream.
+On CUDA a step is timed with CUDA events on the device's stream. Every row of the CSV, the
+printed table and the plot name the machine (CPU model and cores, or the GPU), torch's
+version and the date.
 
 Examples::
 
-    python tools/analysis/benchmark.py --quick                   # a few minutes on 2 cores
+    python tools/analysis/benchmark.py --quick                   # about 2 minutes on 2 cores
     python tools/analysis/benchmark.py --models seq2d-s-fused seq2d-s-reference timm-seq2d-s \\
         convnext-t deit-s --settings 224:8 384:4 512:2 --modes infer train --repeats 5
     python tools/analysis/benchmark.py --device cuda --cuda-suite        # S/M/L, timm, ConvNeXt-T,
@@ -35,11 +37,14 @@ Examples::
 import argparse
 import contextlib
 import csv
+import datetime
 import gc
 import io
 import math
 import os
+import platform
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -54,8 +59,13 @@ from mmseq.utils import atomic_write_bytes, resolve_device
 TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
                  hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
 TIMM_BASELINE = 'timm-seq2d-s'
-QUICK = dict(models=['seq2d-s-fused', 'seq2d-s-reference', TIMM_BASELINE],
-             settings=['224:8', '512:2'], modes=['infer', 'train'], repeats=3)
+# --quick: 3 models x 2 settings, every case a few seconds of compute on 2 cores; on a slower
+# or busier machine the time budget cuts the repeats (at least one)
+QUICK = dict(models=['seq2d-s-fused', TIMM_BASELINE, 'resnet-50'],
+             settings=['224:1', '224:8'], modes=['infer'], repeats=3, time_budget=120)
+QUICK_HELP = ("Sequencer2D-S (fused), timm's sequencer2d_s and mmpretrain's ResNet-50 (random "
+              'weights), inference at 224 px, batch 1 and 8, up to 3 repeats within a 120 s '
+              'time budget: about 2 minutes on 2 cores')
 CUDA_SUITE = dict(models=['seq2d-s-fused', 'seq2d-m-fused', 'seq2d-l-fused', TIMM_BASELINE,
                           'convnext-t', 'swin-t'],
                   settings=['224:128', '512:8'], modes=['infer', 'train'],
@@ -99,6 +109,10 @@ class MMPretrainClassifier(nn.Module):
 
 
 def _mmpretrain_cfg(name: str) -> Dict:
+    if name == 'resnet-50':
+        return dict(type='ImageClassifier', backbone=dict(type='ResNet', depth=50),
+                    neck=dict(type='GlobalAveragePooling'),
+                    head=dict(type='LinearClsHead', num_classes=1000, in_channels=2048))
     if name == 'convnext-t':
         return dict(type='ImageClassifier', backbone=dict(type='ConvNeXt', arch='tiny'),
                     head=dict(type='LinearClsHead', num_classes=1000, in_channels=768))
@@ -130,11 +144,50 @@ def model_factories() -> Dict[str, Callable[[], nn.Module]]:
             factories[f'seq2d-{arch}-{impl}'] = \
                 (lambda a=arch, i=impl: SequencerClassifier(a, i))
         factories[f'timm-seq2d-{arch}'] = lambda a=arch: _timm_model(f'sequencer2d_{a}')
-    for name in ('convnext-t', 'swin-t', 'deit-s'):
+    for name in ('resnet-50', 'convnext-t', 'swin-t', 'deit-s'):
         factories[name] = lambda n=name: MMPretrainClassifier(_mmpretrain_cfg(n))
     for impl in ('fused', 'reference'):
         factories[f'tiny-{impl}'] = lambda i=impl: SequencerClassifier(TINY_ARCH, i, 10)
     return factories
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo (else ``lscpu``, else Python's guess)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    try:
+        out = subprocess.run(['lscpu'], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.startswith('Model name:'):
+                return line.split(':', 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: str = 'cpu') -> Dict[str, str]:
+    """What a measurement ran on: CPU model, cores (those this process may use / all), torch's
+    version, the date, and the GPU for a CUDA device."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    info = dict(cpu=cpu_model(), cores=f'{usable}/{os.cpu_count()}', torch=torch.__version__,
+                date=datetime.date.today().isoformat())
+    if str(device).startswith('cuda') and torch.cuda.is_available():
+        info['gpu'] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def machine_line(info: Dict[str, str]) -> str:
+    gpu = f', {info["gpu"]}' if info.get('gpu') else ''
+    return (f'{info["cpu"]}, {info["cores"]} cores{gpu}; torch {info["torch"]}; '
+            f'{info["date"]}')
 
 
 PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
@@ -417,7 +470,9 @@ def parse_settings(args) -> List[Tuple[int, int]]:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Sequencer2D throughput / memory benchmark')
+    parser = argparse.ArgumentParser(
+        description='Sequencer2D throughput / memory benchmark against timm and mmpretrain '
+        'backbones; every output names the CPU (or GPU), its cores, torch and the date')
     parser.add_argument('--models', nargs='+', default=None,
                         help=f'names among {sorted(model_factories())}')
     parser.add_argument('--settings', nargs='+', default=None,
@@ -430,11 +485,13 @@ def parse_args(argv=None):
                         help='autocast choices to run: off (float32), bf16, fp16 (CUDA; '
                         'training with a GradScaler)')
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--time-budget', type=float, default=None, metavar='SECONDS',
+                        help='start no repeat after the first once this many seconds of '
+                        'measuring have passed (default: none; --quick: 120)')
     parser.add_argument('--warmup', type=int, default=None,
                         help='untimed steps per case, at least 1 (default: 1 on CPU, 5 on '
                         'CUDA)')
-    parser.add_argument('--quick', action='store_true',
-                        help='S fused/reference vs timm at 224:8 and 512:2, 3 repeats')
+    parser.add_argument('--quick', action='store_true', help=QUICK_HELP)
     parser.add_argument('--cuda-suite', action='store_true',
                         help=f'{CUDA_SUITE["models"]} at {CUDA_SUITE["settings"]}, AMP '
                         f'{CUDA_SUITE["amp"]}, both modes')
@@ -577,7 +634,13 @@ def run(args, on_repeat: Optional[Callable[[List[Dict]], None]] = None) -> List[
     # run (settings are in the given order; a sweep's ascend)
     oom_at: Dict[tuple, int] = {}
     bar = _progress(args.repeats * len(cases))
+    start = time.perf_counter()
     for repeat in range(args.repeats):
+        if repeat and args.time_budget is not None \
+                and time.perf_counter() - start > args.time_budget:
+            print(f'\n--time-budget {args.time_budget:g} s spent: {repeat} of {args.repeats} '
+                  'repeats (the rows\' repeats column)', file=sys.stderr)
+            break
         # Interleave: every case once per repeat, so slow phases of a shared machine hit all.
         for key, case in cases.items():
             name, mode, size, batch, amp = key
@@ -609,6 +672,7 @@ def run(args, on_repeat: Optional[Callable[[List[Dict]], None]] = None) -> List[
 
 
 def _rows(results, skipped, settings, args) -> List[Dict]:
+    machine = machine_info(args.device)
     rows = []
     for (name, mode, size, batch, amp), record in results.items():
         row = _nan_row(name, mode, size, batch, amp, args.device, record['status'],
@@ -637,6 +701,8 @@ def _rows(results, skipped, settings, args) -> List[Dict]:
             for mode in args.modes:
                 for amp in args.amp:
                     rows.append(_nan_row(name, mode, size, batch, amp, args.device, why))
+    for row in rows:
+        row.update(machine)
     return rows
 
 
@@ -651,6 +717,8 @@ def write_csv(rows: List[Dict], path: str) -> None:
 
 def report(rows: List[Dict], out_dir: str, sweep: bool = False) -> Tuple[str, str]:
     os.makedirs(out_dir, exist_ok=True)
+    print(f'machine: {machine_line(rows[0])}; device {rows[0]["device"]}, '
+          f'{rows[0]["threads"]} threads')
     header = (f'{"model":<20} {"recurrence":<22} {"mode":<5} {"amp":<4} {"size":>5} '
               f'{"batch":>5} {"step s":>8} {"img/s":>8} {"extra MB":>9} {"peak MB":>9} '
               f'{"speed ratio":>11} {"mem ratio":>9}  status')
@@ -709,6 +777,7 @@ def plot(rows: List[Dict], path: str):
         axes[1][col].set_ylabel('MB')
         axes[1][col].set_xlabel('size:batch')
         axes[0][col].legend(fontsize=7)
+    fig.suptitle(machine_line(rows[0]), fontsize=9)
     fig.tight_layout()
     _save_png(fig, path)
     plt.close(fig)
@@ -757,6 +826,7 @@ def plot_sweep(rows: List[Dict], path: str):
         for ax in (top, bottom):
             ax.set_xticks(sizes)
         top.legend(fontsize=7)
+    fig.suptitle(machine_line(rows[0]), fontsize=9)
     fig.tight_layout()
     _save_png(fig, path)
     plt.close(fig)
