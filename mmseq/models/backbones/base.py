@@ -11,6 +11,7 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 
 from ..layers import DropPath, Mlp
+from ..utils.pyramid import check_pyramid_consumers, owner_of, stage_strides, watch_owner
 
 ARCH_KEYS = ('layers', 'patch_sizes', 'embed_dims', 'hidden_sizes', 'mlp_ratios')
 
@@ -107,6 +108,11 @@ def init_sequencer_weights(module: nn.Module) -> None:
                 nn.init.uniform_(p, -bound, bound)
 
 
+def _capturing_graph() -> bool:
+    return (torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or torch.onnx.is_in_onnx_export())
+
+
 class Downsample(nn.Module):
     """Patch merging between stages on channels-last maps: a k x k, stride-k convolution
     (k = 1 is Table 4's "point-wise linear", run as a matmul without layout changes)."""
@@ -190,6 +196,7 @@ class SequencerBackboneBase(BaseModule):
         self.in_channels = in_channels
         self.stem_patch = patch_sizes[0]
         self.total_stride = math.prod(patch_sizes)
+        self.stage_strides = stage_strides(patch_sizes)
         self.embed_dims = list(dims)
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
@@ -211,6 +218,7 @@ class SequencerBackboneBase(BaseModule):
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i], eps=1e-6))
         self._freeze_stages()
+        self._pyramid_checked = False
 
     def init_weights(self) -> None:
         if self.init_cfg is None:
@@ -225,7 +233,20 @@ class SequencerBackboneBase(BaseModule):
         x = self.stem(x.contiguous(memory_format=torch.channels_last))
         return x.permute(0, 2, 3, 1).contiguous()
 
+    def check_consumers(self) -> None:
+        """Raise ``PyramidMismatchError`` if the segmentor or detector that holds this
+        backbone has a neck or head set up for other strides or channels than its outputs'
+        (:mod:`mmseq.models.utils.pyramid`). Runs on the first forward."""
+        owner = owner_of(self)
+        if owner is not None:
+            check_pyramid_consumers(owner, [self.stage_strides[i] for i in self.out_indices],
+                                    [self.embed_dims[i] for i in self.out_indices],
+                                    self.total_stride)
+        self._pyramid_checked = True
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        if not self._pyramid_checked and not _capturing_graph():
+            self.check_consumers()
         check_image_batch(x, self.in_channels, self.stem_patch)
         x = self.embed(pad_to_multiple(x, self.total_stride))
         outs = []
@@ -262,3 +283,6 @@ class SequencerBackboneBase(BaseModule):
                 if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
                     m.eval()
         return self
+
+
+watch_owner(SequencerBackboneBase)

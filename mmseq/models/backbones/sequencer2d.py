@@ -43,6 +43,9 @@ class Sequencer2D(SequencerBackboneBase):
         init_cfg (dict | list[dict], optional): mmengine init config, e.g.
             ``dict(type='Pretrained', checkpoint=..., prefix='backbone.')``; None is
             timm's initialisation. Defaults to None.
+        pretrained (str, optional): Refused with the fix: mmseg's segmentors hand the
+            config's model-level ``pretrained`` (a ResNet's, in mmseg's configs) to the
+            backbone. Set ``model.pretrained=None`` and load weights with ``init_cfg``.
 
     Example:
         >>> import torch
@@ -84,7 +87,14 @@ class Sequencer2D(SequencerBackboneBase):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg: Optional[Union[Dict, list]] = None):
+                 init_cfg: Optional[Union[Dict, list]] = None,
+                 pretrained: Optional[str] = None):
+        if pretrained is not None:
+            raise TypeError(
+                f'Sequencer2D got pretrained={pretrained!r}, which mmseg passes on from the '
+                "config's model.pretrained: set model.pretrained=None and load weights with "
+                "backbone.init_cfg=dict(type='Pretrained', checkpoint='timm://sequencer2d_s.in1k',"
+                " prefix='backbone.')")
         if hidden_ratio <= 0:
             raise ValueError(f'hidden_ratio must be positive, got {hidden_ratio}')
         self.arch = resolve_arch(arch, self.arch_zoo)
