@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmengine.dataset import Compose, pseudo_collate
+from mmengine.model import BaseTTAModel
 from mmengine.registry import MODELS, init_default_scope
 
 from mmseq.utils import get_test_pipeline, load_checkpoint_weights_only, load_config
@@ -62,7 +63,9 @@ def init_model(config: ConfigType,
 
     if checkpoint is not None:
         ckpt = load_checkpoint_weights_only(checkpoint)
-        model.load_state_dict(_state_dict_of(ckpt), strict=True)
+        # a test-time augmentation wrapper (the *_ms configs) takes the trained model's weights
+        target = model.module if isinstance(model, BaseTTAModel) else model
+        target.load_state_dict(_state_dict_of(ckpt), strict=True)
         meta = ckpt.get('meta', {}) if isinstance(ckpt, dict) else {}
         if isinstance(meta, dict) and meta.get('dataset_meta'):
             model.dataset_meta = meta['dataset_meta']

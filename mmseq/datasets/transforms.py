@@ -22,6 +22,10 @@ class LoadSegLabels(LoadAnnotations):
     its image's, or whose values fall outside ``0 .. num_classes - 1`` and ``ignore_index``
     (after ``reduce_zero_label``). Place it after ``LoadImageFromFile`` for the size check.
 
+    An image without a label map (inference: ``tools/demo.py``, the libraries'
+    ``inference_model`` and Inferencers) passes through unchanged, so a test pipeline that
+    holds this step serves inference as it is. A data set sample without one is an error.
+
     Args:
         num_classes (int): Number of classes of the model.
         ignore_index (int): The label of pixels left out of the loss and the metric.
@@ -38,7 +42,15 @@ class LoadSegLabels(LoadAnnotations):
         self.ignore_index = ignore_index
 
     def _load_seg_map(self, results: dict) -> None:
-        path = results['seg_map_path']
+        path = results.get('seg_map_path')
+        if path is None:
+            # Data set samples carry 'seg_fields'; a single image for inference does not.
+            if 'seg_fields' in results:
+                raise ValueError(
+                    f'{results.get("img_path", "a sample")}: the data set gives no label map '
+                    'for this image; set data_prefix.seg_map_path (and seg_map_suffix) of the '
+                    'data set in the config')
+            return
         try:
             raw = mmcv.imfrombytes(fileio.get(path, backend_args=self.backend_args),
                                    flag='unchanged', backend=self.imdecode_backend)
