@@ -2,6 +2,7 @@
 the file at fault, by the loading transform / data set during training and by
 tools/misc/check_dataset.py before it (small generated files: the format is the point)."""
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -181,3 +182,42 @@ def test_coco_class_missing_from_the_file(det_root):
     assert code == 1
     assert "classes ['bird'] are not categories of this file; its categories are " \
            "['cat', 'dog']" in out, out
+
+
+def test_check_dataset_with_the_libraries_loaders(tmp_path):
+    """The paper's ADE20K config loads labels with mmseg's LoadAnnotations, which checks
+    nothing: the checker finds the same faults from what was loaded (values after
+    reduce_zero_label against the 150 classes, the label map's size against its image)."""
+    from mmseq.testing import make_ade20k
+    ade = make_ade20k(str(tmp_path / 'ade'), n_train=4, n_val=1, size=(42, 56), num_classes=6)
+    train = osp.join(ade['root'], 'annotations', 'training')
+    names = sorted(os.listdir(train))
+    labels = mmcv.imread(osp.join(train, names[0]), flag='unchanged')
+    mmcv.imwrite(np.full_like(labels, 200), osp.join(train, names[1]))  # 199 after reduce
+    mmcv.imwrite(labels[:30], osp.join(train, names[2]))
+    write_truncated(osp.join(train, names[3]), labels)
+    code, out = check_dataset('configs/sem_fpn_seq2d_s_ade20k.py', '--splits', 'train',
+                              '--cfg-options', f'train_dataloader.dataset.data_root={ade["root"]}')
+    assert code == 1, out
+    assert '[train] 4 samples, 3 with problems' in out, out
+    for line in [f'{train}/{names[1]}: label values 199 are outside the 150 classes '
+                 '(0..149; 255 = ignored, after reduce_zero_label)',
+                 f'{train}/{names[2]}: the label map is 30x56 (HxW) but its image',
+                 f'(labels {train}/{names[3]})']:
+        assert line in out, f'{line!r} missing from:\n{out}'
+
+
+def test_check_dataset_boxes_with_mmdets_loader(det_root):
+    """The paper's COCO config (mmdet's LoadAnnotations): a box outside its image."""
+    path = det_root / 'annotations' / 'instances_train.json'
+    coco = json.loads(path.read_text())
+    coco['images'][1]['height'] = 42  # b.jpg's true size
+    coco['annotations'][0]['bbox'] = [40, 30, 50, 20]  # x2 = 90 > 56
+    path.write_text(json.dumps(coco))
+    code, out = check_dataset('configs/retinanet_seq2d_s_coco.py', '--splits', 'train',
+                              '--cfg-options', f'train_dataloader.dataset.data_root={det_root}/',
+                              'train_dataloader.dataset.ann_file=annotations/instances_train.json',
+                              'train_dataloader.dataset.data_prefix.img=img_dir/train/')
+    assert code == 1, out
+    assert f'{det_root}/img_dir/train/a.jpg: 1 boxes are empty or outside the 56x42 (WxH) ' \
+           'image, e.g. (40.0, 30.0, 90.0, 50.0)' in out, out

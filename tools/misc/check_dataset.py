@@ -5,11 +5,14 @@ is wrong, before a long job starts.
     python tools/misc/check_dataset.py CONFIG [--splits train val test] [--cfg-options ...]
 
 Each problem is printed with the file at fault: an image or label map that cannot be read or
-is truncated, a label map whose size differs from its image, label values outside the classes
-(with ``mmseq.LoadSegLabels`` in the pipeline, as the own-data templates configs/*_custom.py have it), a COCO file
-whose categories disagree with ``classes`` (with ``mmseq.CheckedCocoDataset``), an image whose
-size differs from the one its annotation file states. Exits with status 1 when anything is
-wrong; otherwise prints per split the number of samples and of labelled objects per class.
+is truncated, a label map whose size differs from its image, label values outside the model's
+classes (0 .. num_classes - 1 and the ignore index), boxes with a class outside them or outside
+their image, an image whose size differs from the one its annotation file states, a model
+whose num_classes differs from the data set's classes, and (with ``mmseq.CheckedCocoDataset``)
+a COCO file whose categories disagree with ``classes``. These checks hold whatever loads the
+data: mmseg's and mmdet's ``LoadAnnotations`` as well as ``mmseq.LoadSegLabels``. Exits with
+status 1 when anything is wrong; otherwise prints per split the number of samples and of
+labelled objects per class.
 """
 import argparse
 import collections
@@ -56,7 +59,64 @@ def build_dataset(dataset_cfg):
     return DATASETS.build(cfg)
 
 
-def sample_problem(dataset, index):
+def model_classes(cfg):
+    """(num_classes, ignore_index) of the config's model head, or (None, 255)."""
+    model = cfg.get('model') or {}
+    roi_head = model.get('roi_head') or {}
+    for head in (model.get('decode_head'), model.get('bbox_head'), roi_head.get('bbox_head')):
+        if isinstance(head, (list, tuple)):
+            head = head[-1] if head else None
+        if isinstance(head, dict) and 'num_classes' in head:
+            return int(head['num_classes']), int(head.get('ignore_index', 255))
+    return None, 255
+
+
+def _values(array, limit=8):
+    found = np.unique(array)
+    shown = ', '.join(str(v) for v in found[:limit])
+    return shown + (f' ... ({len(found)} values)' if len(found) > limit else '')
+
+
+def label_problem(results, num_classes, ignore_index):
+    """What is wrong with a loaded sample's labels, whatever transform loaded them."""
+    shape = results.get('ori_shape') or results.get('img_shape')
+    labels = results.get('gt_seg_map')
+    if labels is not None:
+        where = results.get('seg_map_path', results.get('img_path'))
+        if shape is not None and tuple(labels.shape[:2]) != tuple(shape[:2]):
+            return (f'{where}: the label map is {labels.shape[0]}x{labels.shape[1]} (HxW) but '
+                    f'its image {results.get("img_path")} is {shape[0]}x{shape[1]}')
+        if num_classes is not None:
+            labels = np.asarray(labels).astype(np.int64)
+            bad = (labels >= num_classes) & (labels != ignore_index) | (labels < 0)
+            if bad.any():
+                return (f'{where}: label values {_values(labels[bad])} are outside the '
+                        f'{num_classes} classes (0..{num_classes - 1}; {ignore_index} = ignored'
+                        f'{", after reduce_zero_label" if results.get("reduce_zero_label") else ""})')
+    boxes = results.get('gt_bboxes')
+    box_labels = results.get('gt_bboxes_labels')
+    if boxes is not None and len(boxes):
+        where = results.get('img_path')
+        array = np.asarray(boxes.tensor if hasattr(boxes, 'tensor') else boxes, dtype=np.float64)
+        if box_labels is not None and num_classes is not None:
+            box_labels = np.asarray(box_labels)
+            bad = (box_labels < 0) | (box_labels >= num_classes)
+            if bad.any():
+                return (f'{where}: box classes {_values(box_labels[bad])} are outside the '
+                        f'{num_classes} classes (0..{num_classes - 1})')
+        if shape is not None:
+            height, width = shape[:2]
+            outside = ((array[:, 0] < -1) | (array[:, 1] < -1) | (array[:, 2] > width + 1)
+                       | (array[:, 3] > height + 1) | (array[:, 2] <= array[:, 0])
+                       | (array[:, 3] <= array[:, 1]))
+            if outside.any():
+                x1, y1, x2, y2 = array[outside][0].round(1).tolist()
+                return (f'{where}: {int(outside.sum())} boxes are empty or outside the '
+                        f'{width}x{height} (WxH) image, e.g. ({x1}, {y1}, {x2}, {y2})')
+    return None
+
+
+def sample_problem(dataset, index, num_classes=None, ignore_index=255):
     """Load one sample; return (None, results) or (message naming the file, None)."""
     info = dataset.get_data_info(index)
     name = info.get('img_path', f'sample {index}')
@@ -64,7 +124,10 @@ def sample_problem(dataset, index):
         results = dataset.pipeline(copy.deepcopy(info))
     except Exception as error:  # report it, go on with the next sample
         message = str(error) or type(error).__name__
-        return (message if name in message else f'{name}: {message}'), None
+        if name in message:
+            return message, None
+        labels = info.get('seg_map_path')
+        return (f'{name}{f" (labels {labels})" if labels else ""}: {message}'), None
     if results is None:
         return f'{name}: the pipeline dropped this sample', None
     height, width = info.get('height'), info.get('width')
@@ -72,7 +135,8 @@ def sample_problem(dataset, index):
     if height and width and shape is not None and tuple(shape[:2]) != (height, width):
         return (f'{name}: the image is {shape[0]}x{shape[1]} (HxW) but the annotation file '
                 f'says {height}x{width}'), None
-    return None, results
+    problem = label_problem(results, num_classes, ignore_index)
+    return (problem, None) if problem else (None, results)
 
 
 def count_labels(results, counts):
@@ -83,23 +147,27 @@ def count_labels(results, counts):
         counts[int(instance['bbox_label'])] += 1
 
 
-def check_split(split, dataset_cfg, max_errors):
+def check_split(split, dataset_cfg, max_errors, num_classes=None, ignore_index=255):
     try:
         dataset = build_dataset(dataset_cfg)
     except Exception as error:
         print(f'[{split}] cannot build the data set: {error}')
         return 1
     problems, counts = [], collections.Counter()
+    classes = dataset.metainfo.get('classes') or ()
+    if num_classes is not None and classes and len(classes) != num_classes:
+        problems.append(f'the model has num_classes={num_classes} but the data set has '
+                        f'{len(classes)} classes {tuple(classes)}: set the head\'s num_classes '
+                        f'to {len(classes)}')
     progress = ProgressBar(len(dataset), file=sys.stderr)
     for index in range(len(dataset)):
-        problem, results = sample_problem(dataset, index)
+        problem, results = sample_problem(dataset, index, num_classes, ignore_index)
         if problem:
             problems.append(problem)
         else:
             count_labels(results, counts)
         progress.update()
     sys.stderr.write('\n')
-    classes = dataset.metainfo.get('classes') or ()
     unit = 'objects of' if 'instances' in dataset.get_data_info(0) else 'images with'
     found = ', '.join(f'{classes[k] if k < len(classes) else k}: {n}'
                       for k, n in sorted(counts.items()))
@@ -116,6 +184,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope'))
+    num_classes, ignore_index = model_classes(cfg)
     checked, total = [], 0
     for split in args.splits:
         loader = cfg.get(f'{split}_dataloader')
@@ -125,11 +194,11 @@ def main(argv=None):
             print(f'[{split}] the same data set as above')
             continue
         checked.append(loader.dataset)
-        total += check_split(split, loader.dataset, args.max_errors)
+        total += check_split(split, loader.dataset, args.max_errors, num_classes, ignore_index)
     if not checked:
         sys.exit(f'{args.config}: no dataloader among {args.splits}')
     if total:
-        sys.exit(f'check_dataset: {total} samples with problems')
+        sys.exit(f'check_dataset: {total} problems (listed above)')
     print('check_dataset: every sample loads')
 
 
