@@ -15,9 +15,21 @@ first runs this file, which makes the OpenMMLab entry points work with mmseq's m
   classifier layout (:mod:`mmseq.utils.timm_weights`), so ``init_cfg`` Pretrained,
   ``load_from`` and ``tools/test.py`` take these names like a file.
 """
-from .utils import (register_mmengine_flop_handles, register_mmengine_safe_globals,
+import warnings
+
+# Notices of the pinned stack that no user can act on, filtered before the stack is imported:
+# setuptools' about pkg_resources, which mmengine and mmcv import; mmseg's about
+# LoadAnnotations(reduce_zero_label=...), which mmseg's own ADE20K config passes, and about the
+# default of CrossEntropyLoss(avg_non_ignore), which every config keeps as the recipes use it.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+warnings.filterwarnings('ignore', message='`reduce_zero_label` will be deprecated',
+                        category=UserWarning)
+warnings.filterwarnings('ignore', message='Default ``avg_non_ignore`` is False',
+                        category=UserWarning)
+
+from .utils import (register_mmengine_flop_handles, register_mmengine_safe_globals,  # noqa: E402
                     register_timm_scheme)
-from .version import __version__
+from .version import __version__  # noqa: E402
 
 register_mmengine_safe_globals()
 register_mmengine_flop_handles()

@@ -12,4 +12,6 @@ CHECKPOINT=$2
 NPROC=$3
 shift 3
 source "$(dirname "${BASH_SOURCE[0]}")/misc/launch.sh"
+require_file config "$CONFIG"
+require_file checkpoint "$CHECKPOINT"
 torchrun_tool test.py "$NPROC" "$CONFIG" "$CHECKPOINT" --launcher pytorch "$@"

@@ -13,4 +13,5 @@ CONFIG=$1
 NPROC=$2
 shift 2
 source "$(dirname "${BASH_SOURCE[0]}")/misc/launch.sh"
+require_file config "$CONFIG"
 torchrun_tool train.py "$NPROC" "$CONFIG" --launcher pytorch "$@"

@@ -13,4 +13,6 @@ CONFIG=$3
 CHECKPOINT=$4
 shift 4
 source "$(dirname "${BASH_SOURCE[0]}")/misc/launch.sh"
+require_file config "$CONFIG"
+require_file checkpoint "$CHECKPOINT"
 srun_tool "$PARTITION" "$JOB_NAME" test.py "$CONFIG" "$CHECKPOINT" --launcher slurm "$@"

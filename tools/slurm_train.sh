@@ -14,4 +14,5 @@ JOB_NAME=$2
 CONFIG=$3
 shift 3
 source "$(dirname "${BASH_SOURCE[0]}")/misc/launch.sh"
+require_file config "$CONFIG"
 srun_tool "$PARTITION" "$JOB_NAME" train.py "$CONFIG" --launcher slurm "$@"

@@ -8,6 +8,16 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; else PYTHON=python; fi
 fi
 
+# require_file WHAT PATH: stop at once, before any process starts, when PATH is not a file (a
+# URL or timm:// name is left to the tool).
+require_file() {
+    case "$2" in *://*) return 0 ;; esac
+    if [ ! -f "$2" ]; then
+        echo "$(basename "$0"): no such $1: $2 (relative to $(pwd))" >&2
+        exit 2
+    fi
+}
+
 # torchrun_tool TOOL NPROC ARGS...: tools/TOOL ARGS on NPROC local processes (torchrun; nccl on
 # GPUs, gloo without CUDA, see mmseq/utils/dist.py). Multi-node: NNODES, NODE_RANK,
 # MASTER_ADDR, PORT, as in OpenMMLab's scripts.
