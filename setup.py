@@ -144,6 +144,8 @@ setup(
     license='Apache License 2.0',
     license_files=['LICENSE'],
     zip_safe=False,
+    # Start a config in your own folder from a shipped one (mmseq/cli.py).
+    entry_points={'console_scripts': ['mmseq-config = mmseq.cli:main']},
     cmdclass=cmdclass,
     **extension,
 )

@@ -20,7 +20,6 @@ No network: the hub cache is local and the processes that read it are offline.
 import os
 import os.path as osp
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -32,6 +31,7 @@ from PIL import Image
 
 import mmseq.models  # noqa: F401  (as a user does first: registers the names)
 from helpers import REPO, cls_options, load_tool, write_hub_cache
+from installed_wheel import run_installed as _run_installed
 
 pytestmark = pytest.mark.slow
 
@@ -143,54 +143,6 @@ WHEEL_FILES = ['mmseq/.mim/model-index.yml', 'mmseq/.mim/configs/metafile.yml',
                'mmseq/.mim/configs/seq2d_s_in1k.py', 'mmseq/.mim/configs/_base_/models/'
                'sequencer2d_cls.py', 'mmseq/.mim/tools/train.py', 'mmseq/.mim/tools/test.py',
                'mmseq/models/model_index.py', 'mmseq/analysis/data/imagenet_wnids.txt']
-
-
-def _pip(*args, cwd, env=None):
-    proc = subprocess.run([sys.executable, '-m', 'pip', *args, '--disable-pip-version-check',
-                           '--no-index', '--no-deps'], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, f'pip {args[0]} failed:\n{proc.stdout[-3000:]}{proc.stderr}'
-
-
-def _checkout_copy(dst):
-    """This checkout's files as a clean clone would have them, with the uncommitted edits:
-    git's tracked and untracked-but-not-ignored files (no build outputs, no mmseq/.mim)."""
-    files = subprocess.run(['git', 'ls-files', '-z', '--cached', '--others',
-                            '--exclude-standard'], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split('\0')
-    for rel in filter(None, files):
-        src = osp.join(REPO, rel)
-        if osp.isfile(src):  # not a deleted file
-            os.makedirs(osp.dirname(osp.join(dst, rel)), exist_ok=True)
-            shutil.copy2(src, osp.join(dst, rel))
-    return dst
-
-
-@pytest.fixture(scope='module')
-def installed(tmp_path_factory):
-    """(wheel, folder it is installed in, generated ImageNet root)."""
-    root = tmp_path_factory.mktemp('wheel')
-    src = _checkout_copy(str(root / 'src'))
-    _pip('wheel', '--no-build-isolation', '-w', str(root / 'dist'), src, cwd=str(root),
-         env=dict(os.environ, MMSEQ_LSTM2D_EXT='0'))  # no C++ build: nn.LSTM in the mixers
-    (wheel, ) = [str(p) for p in (root / 'dist').glob('mmseq-*.whl')]
-    _pip('install', '--target', str(root / 'site'), wheel, cwd=str(root))
-    from mmseq.testing import make_imagenet
-    make_imagenet(str(root / 'imagenet'), num_classes=4, per_class=2, size=64, val_per_class=1)
-    return wheel, str(root / 'site'), str(root / 'imagenet')
-
-
-def _run_installed(args, site, cwd, **env):
-    """``python ARGS`` with the installed wheel first on the path (not the checkout)."""
-    env = dict(os.environ, PYTHONPATH=site, MMSEQ_LSTM2D_EXT='0', OMP_NUM_THREADS='1',
-               PYTHONWARNINGS='ignore', **env)
-    for var in ('HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE'):  # would win over HF_HOME
-        env.pop(var, None)
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{" ".join(args[:3])} ... failed:\n{output[-5000:]}'
-    return output
 
 
 def test_wheel_ships_configs_tools_and_model_index(installed):
