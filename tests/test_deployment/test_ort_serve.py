@@ -136,13 +136,13 @@ def _model(config, tmp, **cfg_options):
     return model.eval(), path
 
 
-def _serve(python, path, images, out_dir):
+def _serve(python, path, images, out_dir, *extra):
     code = ('import runpy, sys; sys.argv = sys.argv[1:]; '
             'runpy.run_path(sys.argv[0], run_name="__main__"); '
             f'leaked = sorted(m for m in sys.modules if m.split(".")[0] in {STACK!r}); '
             'assert not leaked, leaked')
     proc = subprocess.run([python, '-I', '-c', code, osp.join(REPO, SERVE), path, *images,
-                           '--out-dir', str(out_dir), '--save-npz', '--threads', '1'],
+                           '--out-dir', str(out_dir), '--save-npz', '--threads', '1', *extra],
                           capture_output=True, text=True, timeout=300, cwd=str(out_dir.parent),
                           env={k: v for k, v in os.environ.items() if k != 'PYTHONPATH'})
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -179,6 +179,26 @@ def test_segmentor_without_torch_on_hela(runtime_venv, hela_images, tmp_path):
         drawn = mmcv.imread(str(tmp_path / 'out' / f'{stem}.png'))
         assert drawn.shape == mmcv.imread(image).shape
     assert printed.count('2 classes: background, nucleus') == 2, printed
+
+    # --labels: IoU over the images, against label maps (here PyTorch's predictions with a
+    # band of ignored pixels), as mmseg's IoUMetric sums it
+    labels_dir = tmp_path / 'labels'
+    labels_dir.mkdir()
+    intersect, union = np.zeros(2), np.zeros(2)
+    for image in images:
+        stem = osp.splitext(osp.basename(image))[0]
+        labels = pytorch_predict(model, full_stack.load(image)).pred_sem_seg.data[0].numpy()
+        labels = labels.astype(np.uint8)
+        labels[:20] = 255
+        mmcv.imwrite(labels, str(labels_dir / f'{stem}.png'))
+        got = np.load(tmp_path / 'out' / f'{stem}.npz')['sem_seg'][20:]
+        for k in (0, 1):
+            intersect[k] += ((got == k) & (labels[20:] == k)).sum()
+            union[k] += ((got == k) | (labels[20:] == k)).sum()
+    printed = _serve(runtime_venv, path, images, tmp_path / 'out', '--labels', str(labels_dir))
+    iou = 100 * intersect / union
+    assert f'IoU of nucleus: {iou[1]:.2f}' in printed and f'mIoU: {iou.mean():.2f}' in printed, \
+        printed
 
 
 def test_detector_without_torch_on_hela(runtime_venv, hela_images, tmp_path):

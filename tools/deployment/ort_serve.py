@@ -28,6 +28,7 @@ As a module::
     result = model.predict('image.png')  # {'sem_seg': (H, W) int64, 'seg_logits': ...}
 """
 import argparse
+import functools
 import json
 import os
 import os.path as osp
@@ -414,6 +415,10 @@ def parse_args(argv=None):
     parser.add_argument('--opacity', type=float, default=0.5,
                         help='opacity of the class colours and masks (0..1]')
     parser.add_argument('--threads', type=int, default=None, help="onnxruntime's threads")
+    parser.add_argument('--labels', metavar='DIR',
+                        help='segmentation: a folder of label maps (STEM.png, one class index '
+                        'per pixel, 255 ignored) for the images; prints the IoU of each class '
+                        'and their mean over all images, as mmseg\'s IoUMetric')
     args = parser.parse_args(argv)
     args.images = expand_images(args.images)
     missing = [p for p in [args.model, *args.images] if not osp.isfile(p)]
@@ -421,7 +426,45 @@ def parse_args(argv=None):
         parser.error(f'no such file: {", ".join(missing)}')
     if args.save_npz and not args.out_dir:
         parser.error('--save-npz needs --out-dir')
+    if args.labels:
+        missing = [p for p in map(functools.partial(label_path, args.labels), args.images)
+                   if not osp.isfile(p)]
+        if missing:
+            parser.error(f'--labels: no label map {missing[0]}' + (
+                f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''))
     return args
+
+
+def label_path(folder: str, image: str) -> str:
+    return osp.join(folder, osp.splitext(osp.basename(image))[0] + '.png')
+
+
+class IoU:
+    """Per-class intersection and union summed over images (mmseg's IoUMetric)."""
+
+    def __init__(self, num_classes: int, ignore_index: int = 255):
+        self.num_classes, self.ignore_index = num_classes, ignore_index
+        self.intersect = np.zeros(num_classes, np.int64)
+        self.union = np.zeros(num_classes, np.int64)
+
+    def add(self, pred: np.ndarray, labels: np.ndarray) -> None:
+        if pred.shape != labels.shape:
+            raise ValueError(f'the label map is {labels.shape[0]}x{labels.shape[1]} but the '
+                             f'prediction {pred.shape[0]}x{pred.shape[1]}')
+        valid = labels != self.ignore_index
+        pred, labels = pred[valid].astype(np.int64), labels[valid].astype(np.int64)
+        n = self.num_classes
+        hit = np.bincount(labels[pred == labels], minlength=n)[:n]
+        self.intersect += hit
+        self.union += (np.bincount(pred, minlength=n)[:n] + np.bincount(labels, minlength=n)[:n]
+                       - hit)
+
+    def report(self, classes: Sequence[str]) -> str:
+        with np.errstate(invalid='ignore', divide='ignore'):
+            iou = 100.0 * self.intersect / self.union
+        lines = [f'IoU of {classes[i] if i < len(classes) else i}: {iou[i]:.2f}'
+                 for i in range(self.num_classes)]
+        return '\n'.join(lines + [f'mIoU: {np.nanmean(iou):.2f}'])
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -430,8 +473,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         model = OrtModel(args.model, threads=args.threads)
     except ValueError as e:
         sys.exit(str(e))
+    metric = IoU(len(model.classes)) if args.labels else None
     for image in args.images:
         result = model.predict(image)
+        if metric is not None:
+            if 'sem_seg' not in result:
+                sys.exit('--labels: the model is not a segmentor')
+            from PIL import Image
+            labels = np.asarray(Image.open(label_path(args.labels, image)))
+            metric.add(result['sem_seg'], labels)
         line = f'{image}: {summary(result, model.classes, args.score_thr)}'
         if args.out_dir:
             os.makedirs(args.out_dir, exist_ok=True)
@@ -443,6 +493,8 @@ def main(argv: Optional[List[str]] = None) -> None:
                 np.savez_compressed(stem + '.npz', **{
                     k: v for k, v in result.items() if k != 'seg_logits'})
         print(line)
+    if metric is not None:
+        print(metric.report(model.classes))
 
 
 if __name__ == '__main__':
