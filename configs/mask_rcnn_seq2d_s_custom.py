@@ -36,7 +36,7 @@ test_pipeline = [
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 # mmdet's CocoDataset that also checks `classes` against the annotation file's categories.
-dataset = dict(type='CheckedCocoDataset', data_root=data_root,
+dataset = dict(type='mmseq.CheckedCocoDataset', data_root=data_root,
                metainfo=dict(classes=classes, palette=palette))
 train_dataloader = dict(dataset=dict(
     _delete_=True, **dataset, ann_file=annotations.format('train'),

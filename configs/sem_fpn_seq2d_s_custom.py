@@ -23,7 +23,7 @@ num_classes = len(classes)
 model = dict(decode_head=dict(num_classes=num_classes))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadSegLabels', num_classes=num_classes),
+    dict(type='mmseq.LoadSegLabels', num_classes=num_classes),
     dict(type='RandomResize', scale=scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -33,7 +33,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadSegLabels', num_classes=num_classes),
+    dict(type='mmseq.LoadSegLabels', num_classes=num_classes),
     dict(type='PackSegInputs'),
 ]
 dataset = dict(

@@ -48,7 +48,7 @@ tta_pipeline = [
              dict(type='RandomFlip', prob=1., direction='horizontal')],
             # the labels, checked; an image without them (inference) passes through. The
             # Inferencers remove only a top-level LoadAnnotations, not one in TestTimeAug.
-            [dict(type='LoadSegLabels', num_classes=150)],
+            [dict(type='mmseq.LoadSegLabels', num_classes=150)],
             [dict(type='PackSegInputs')],
         ])
 ]

@@ -7,7 +7,9 @@ its parents, so ``type='Sequencer2D'`` builds in a config of any of these scopes
 
 Each root also gets an ``mmseq`` child. It holds nothing itself; it keeps the scoped names
 (``type='mmseq.Sequencer2D'``) resolving, finds them in its parent, and imports the module
-that registers them on first use.
+that registers them on first use. The configs name the engine and data parts that way
+(``mmseq.AtomicCheckpointHook``, ``mmseq.LoadSegLabels``), so they work whatever a config that
+starts from them lists in ``custom_imports``.
 """
 from mmengine.registry import DATASETS as ROOT_DATASETS
 from mmengine.registry import HOOKS as ROOT_HOOKS

@@ -32,7 +32,7 @@ lr = 1e-3
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadSegLabels', num_classes=num_classes),
+    dict(type='mmseq.LoadSegLabels', num_classes=num_classes),
     dict(type='RandomResize', scale=scale, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -42,7 +42,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadSegLabels', num_classes=num_classes),
+    dict(type='mmseq.LoadSegLabels', num_classes=num_classes),
     dict(type='PackSegInputs'),
 ]
 dataset = dict(data_root=data_root, metainfo=dict(classes=classes, palette=palette),

@@ -334,9 +334,9 @@ def test_demo_configs_fill_in_the_templates(repo_root, demo, template):
         assert d.model.decode_head.num_classes == 2
         assert d.crop_size[0] % 14 == 0 and d.crop_size[1] % 14 == 0
         types = [step['type'] for step in d.train_dataloader.dataset.pipeline]
-        assert 'LoadSegLabels' in types
+        assert 'mmseq.LoadSegLabels' in types
     else:
-        assert d.train_dataloader.dataset.type == 'CheckedCocoDataset'
+        assert d.train_dataloader.dataset.type == 'mmseq.CheckedCocoDataset'
 
 
 DEMO_CONFIGS = sorted(

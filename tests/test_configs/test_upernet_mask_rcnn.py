@@ -102,7 +102,7 @@ def test_upernet_recipe(arch):
     assert cfg.val_evaluator.iou_metrics == ['mIoU']
     assert same(cfg.test_evaluator, swin.test_evaluator)
     assert cfg.model.test_cfg.mode == 'whole'
-    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
+    assert cfg.default_hooks.checkpoint.type == 'mmseq.AtomicCheckpointHook'
 
 
 @pytest.mark.parametrize('arch', ARCHS)

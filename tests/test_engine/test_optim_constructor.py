@@ -30,7 +30,7 @@ def _groups(optimizer):
 
 
 def test_recipe_names_the_constructor():
-    assert RECIPE.constructor == 'CompilableOptimWrapperConstructor'
+    assert RECIPE.constructor == 'mmseq.CompilableOptimWrapperConstructor'
 
 
 @pytest.mark.parametrize('scope', ['mmpretrain', 'mmseg', 'mmdet'])

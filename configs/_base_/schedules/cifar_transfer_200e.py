@@ -7,7 +7,7 @@ optim_wrapper = dict(
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=lr, weight_decay=1e-4, eps=1e-8, betas=(0.9, 0.999)),
     # plain-dict param groups, so that compile=True can trace the optimizer step
-    constructor='CompilableOptimWrapperConstructor',
+    constructor='mmseq.CompilableOptimWrapperConstructor',
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
     clip_grad=dict(max_norm=1.0),
 )

@@ -9,7 +9,7 @@ _base_ = 'mmdet::_base_/schedules/schedule_1x.py'
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     # plain-dict param groups, so that compile=True can trace the optimizer step
-    constructor='CompilableOptimWrapperConstructor',
+    constructor='mmseq.CompilableOptimWrapperConstructor',
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}))
 max_epochs = 12
 param_scheduler = [

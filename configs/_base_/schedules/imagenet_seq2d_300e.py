@@ -7,7 +7,7 @@ optim_wrapper = dict(
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.05, eps=1e-8, betas=(0.9, 0.999)),
     # plain-dict param groups, so that compile=True can trace the optimizer step
-    constructor='CompilableOptimWrapperConstructor',
+    constructor='mmseq.CompilableOptimWrapperConstructor',
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0, flat_decay_mult=0.0),
 )
 warmup_epochs, cooldown_epochs, max_epochs = 20, 10, 300

@@ -10,7 +10,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=6e-5, betas=(0.9, 0.999), weight_decay=0.01),
     # plain-dict param groups, so that compile=True can trace the optimizer step
-    constructor='CompilableOptimWrapperConstructor',
+    constructor='mmseq.CompilableOptimWrapperConstructor',
     paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.)}),
     clip_grad=None)
 warmup_iters, max_iters = 1500, 160000
@@ -28,7 +28,7 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=16000,
+    checkpoint=dict(type='mmseq.AtomicCheckpointHook', by_epoch=False, interval=16000,
                     max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
