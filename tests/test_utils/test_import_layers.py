@@ -104,7 +104,8 @@ def import_cycles(graph: Dict[str, Set[str]]) -> List[Set[str]]:
 # Lowest first. A module imports its own package and packages of lower layers only; the root
 # package's __init__ sits on top.
 LAYERS = [('mmseq.utils', 'mmseq.version'), ('mmseq.registry', 'mmseq.testing'),
-          ('mmseq.models', 'mmseq.datasets', 'mmseq.engine'), ('mmseq.apis', ), ('mmseq.analysis', 'mmseq.deployment'), ('mmseq', )]
+          ('mmseq.models', 'mmseq.datasets', 'mmseq.engine'), ('mmseq.apis', ), ('mmseq.analysis', 'mmseq.deployment'), ('mmseq', ),
+          ('mmseq.cli', )]  # the mmseq-config command
 RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
 
 
