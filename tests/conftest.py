@@ -1,9 +1,16 @@
+import functools
 import os
 
+import mmengine.config.utils as config_utils
 import pytest
 import torch
 
 from helpers import REPO
+
+# A config whose _base_ is 'mmseg::...' (or mmdet's, mmpretrain's) makes mmengine read every
+# metafile of that library to look the name up, each time; the suite parses such configs
+# hundreds of times in this process. The files do not change during a run: read each once.
+config_utils.load = functools.lru_cache(maxsize=None)(config_utils.load)
 
 # Two cores here: keep every test process from oversubscribing them.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
