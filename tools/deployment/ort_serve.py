@@ -426,12 +426,6 @@ def parse_args(argv=None):
         parser.error(f'no such file: {", ".join(missing)}')
     if args.save_npz and not args.out_dir:
         parser.error('--save-npz needs --out-dir')
-    if args.labels:
-        missing = [p for p in map(functools.partial(label_path, args.labels), args.images)
-                   if not osp.isfile(p)]
-        if missing:
-            parser.error(f'--labels: no label map {missing[0]}' + (
-                f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''))
     return args
 
 
@@ -473,7 +467,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         model = OrtModel(args.model, threads=args.threads)
     except ValueError as e:
         sys.exit(str(e))
-    metric = IoU(len(model.classes)) if args.labels else None
+    metric = None
+    if args.labels:
+        missing = [p for p in map(functools.partial(label_path, args.labels), args.images)
+                   if not osp.isfile(p)]
+        if missing:
+            sys.exit(f'--labels: no label map {missing[0]}' + (
+                f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''))
+        metric = IoU(len(model.classes))
     for image in args.images:
         result = model.predict(image)
         if metric is not None:
