@@ -47,8 +47,8 @@ def owner_of(backbone: nn.Module) -> Optional[nn.Module]:
     return owner if owner is not None and getattr(owner, 'backbone', None) is backbone else None
 
 
-def _fpn_levels(neck: nn.Module, strides: List[int],
-                channels: List[int]) -> Optional[Tuple[List[int], List[int]]]:
+def _fpn_levels(neck: nn.Module,
+                strides: List[int]) -> Optional[Tuple[List[int], List[int]]]:
     """(strides, channels) of an FPN's outputs (mmdet's and mmseg's FPN share these
     attributes: levels start_level..backbone_end_level - 1, then stride-2 extra levels)."""
     keys = ('start_level', 'backbone_end_level', 'num_outs', 'out_channels')
@@ -205,7 +205,7 @@ def check_pyramid_consumers(model: nn.Module, strides: Sequence[int],
                             f'{len(channels)} maps)')
             levels = None
         else:
-            levels = _fpn_levels(neck, strides, channels)
+            levels = _fpn_levels(neck, strides)
         if levels is None:  # a neck this check does not know: its outputs are unknown
             level_strides = None
         else:
