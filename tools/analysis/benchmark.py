@@ -37,14 +37,11 @@ Examples::
 import argparse
 import contextlib
 import csv
-import datetime
 import gc
 import io
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -55,6 +52,7 @@ import torch
 import torch.nn as nn
 
 from mmseq.utils import atomic_write_bytes, resolve_device
+from mmseq.utils.timing import machine_info, machine_line
 
 TINY_ARCH = dict(layers=[1, 1, 1, 1], patch_sizes=[7, 2, 1, 1], embed_dims=[16, 32, 32, 32],
                  hidden_sizes=[4, 8, 8, 8], mlp_ratios=[2, 2, 2, 2])
@@ -149,45 +147,6 @@ def model_factories() -> Dict[str, Callable[[], nn.Module]]:
     for impl in ('fused', 'reference'):
         factories[f'tiny-{impl}'] = lambda i=impl: SequencerClassifier(TINY_ARCH, i, 10)
     return factories
-
-
-def cpu_model() -> str:
-    """The CPU's model name, from /proc/cpuinfo (else ``lscpu``, else Python's guess)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    try:
-        out = subprocess.run(['lscpu'], capture_output=True, text=True, timeout=10).stdout
-        for line in out.splitlines():
-            if line.startswith('Model name:'):
-                return line.split(':', 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_info(device: str = 'cpu') -> Dict[str, str]:
-    """What a measurement ran on: CPU model, cores (those this process may use / all), torch's
-    version, the date, and the GPU for a CUDA device."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    info = dict(cpu=cpu_model(), cores=f'{usable}/{os.cpu_count()}', torch=torch.__version__,
-                date=datetime.date.today().isoformat())
-    if str(device).startswith('cuda') and torch.cuda.is_available():
-        info['gpu'] = torch.cuda.get_device_name(torch.device(device))
-    return info
-
-
-def machine_line(info: Dict[str, str]) -> str:
-    gpu = f', {info["gpu"]}' if info.get('gpu') else ''
-    return (f'{info["cpu"]}, {info["cores"]} cores{gpu}; torch {info["torch"]}; '
-            f'{info["date"]}')
 
 
 PAGE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096

@@ -42,7 +42,10 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence
+
+from mmseq.utils.timing import machine_info, machine_line
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
@@ -397,8 +400,7 @@ def _pm(stat: Dict, digits: int = 1) -> str:
 
 def header_line(machine: Dict, nproc: int, seeds: Sequence[int], reference: str,
                 tolerance: float, speed: Optional[Dict] = None) -> str:
-    line = f'machine: {machine["cpu"]}, {machine["cores"]} cores; torch {machine["torch"]}; ' \
-        f'{machine["date"]}'
+    line = f'machine: {machine_line(machine)}'
     if seeds:
         line += (f'; {nproc} training processes; seeds {sorted(set(seeds))} (mean ± sample '
                  'std)')
@@ -552,8 +554,10 @@ def _load(path: str) -> Dict:
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(REPO)
+    # building the models to count them: mmseg's notes on 2-class heads and its loss builder
+    warnings.filterwarnings('ignore', category=UserWarning, module=r'mmseg\.')
     metrics = [name for name, _ in METRICS[args.task]]
-    machine = _sibling('benchmark').machine_info()
+    machine = machine_info()
     needs_data = args.shape is None or not (args.sizes_only or args.fit)
     if needs_data and not osp.isdir(osp.join(args.data_root, 'img_dir')):
         from mmseq.datasets import hela
@@ -600,7 +604,8 @@ def main(argv=None):
     if args.rerun:
         results['runs'] = [r for r in results['runs'] if r['config'] not in args.configs]
     done = {(r['config'], r['seed']) for r in results['runs']}
-    todo = [(c, s) for c in args.configs for s in range(args.seeds)]
+    # seed by seed, so that a comparison stopped early still has every config
+    todo = [(c, s) for s in range(args.seeds) for c in args.configs]
     for k, (config, seed) in enumerate(todo):
         name = name_of(config)
         work_dir = osp.join(args.work_dir, name, f'seed{seed}')
@@ -618,6 +623,7 @@ def main(argv=None):
     if not args.no_speed:
         print(f'throughput and memory at {shape[0]}x{shape[1]}, batch 1 and '
               f'{args.speed_batch}, {args.threads} threads', flush=True)
+        results['machine'] = machine_info()  # the load while timing
         results['speed'] = measure_speed(args.configs, args.cfg_options, shape,
                                          args.speed_batch, args.speed_repeats, args.threads)
     _save(results, results_file)

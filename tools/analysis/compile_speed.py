@@ -19,7 +19,6 @@ Examples::
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from mmseq.utils.timing import cpu_model
 
 
 class SequencerClassifier(nn.Module):
@@ -41,17 +42,6 @@ class SequencerClassifier(nn.Module):
 
     def forward(self, x):
         return self.head(self.backbone(x)[-1].mean((2, 3)))
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_step(model: nn.Module, mode: str, x: torch.Tensor, target: torch.Tensor):
@@ -167,8 +157,8 @@ def main(argv=None):
           f'{where}, torch {torch.__version__}', flush=True)
     results = [measure(args, mode) for mode in args.modes]
 
-    print(f'\n| mode | graphs | graph breaks | eager (s) | compiled (s) | eager / compiled '
-          f'| first compiled call (s) | max |compiled - eager| |')
+    print('\n| mode | graphs | graph breaks | eager (s) | compiled (s) | eager / compiled '
+          '| first compiled call (s) | max |compiled - eager| |')
     print('| --- | --- | --- | --- | --- | --- | --- | --- |')
     for r in results:
         print(f'| {r["mode"]} | {r["graphs"]} | {r["graph_breaks"]} | {r["eager_s"]:.3f} '

@@ -20,9 +20,7 @@ import argparse
 import datetime
 import os
 import os.path as osp
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -35,7 +33,7 @@ from mmseq.deployment.agreement import pytorch_predict
 from mmseq.deployment.optimize import DEFAULT_INT8_OPS, INT8_OPS, quantize_int8
 from mmseq.deployment.postprocess import seg_data_sample
 from mmseq.deployment.runtime import OnnxModel
-from mmseq.deployment.speed import cpu_model
+from mmseq.utils.timing import cpu_model, time_interleaved
 
 RUNTIMES = ('pytorch', 'onnx_fp32', 'onnx_int8')
 
@@ -85,19 +83,6 @@ def onnx_predict_batch(onnx_model: OnnxModel, datas: list) -> list:
     return [onnx_model.predict_loaded(d) for d in datas]
 
 
-def time_runs(runs: dict, repeats: int) -> dict:
-    """Median seconds of each callable, alternating, after one warm-up run of each."""
-    for fn in runs.values():
-        fn()
-    times = {k: [] for k in runs}
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def speed(model, paths: dict, data: dict, batches, threads, repeats):
     rows = []
     for n_threads in threads:
@@ -111,7 +96,7 @@ def speed(model, paths: dict, data: dict, batches, threads, repeats):
             with torch.no_grad():
                 for k, m in models.items():
                     runs[k] = (lambda m=m: onnx_predict_batch(m, datas))
-                timing = time_runs(runs, repeats)
+                timing = time_interleaved(runs, repeats)
             rows.append(dict(threads=n, batch=batch, **timing))
             print(f'  threads {n}, batch {batch}: ' + ', '.join(
                 f'{k} {1e3 * v:.0f} ms' for k, v in timing.items()), flush=True)
