@@ -98,6 +98,28 @@ def test_outputs_table_csv_and_plot(tmp_path):
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+def test_one_table_per_matched_budget():
+    reference = dict(flops=60e9, params=6e6)
+    rows = [dict(config=c, backbone='x', params=p, backbone_params=p, flops=f,
+                 input=[700, 1106], **compare.budget_of(dict(flops=f, params=p), reference, 0.1))
+            for c, p, f in (('ref.py', 6e6, 60e9), ('small.py', 3e6, 30e9),
+                            ('same_params.py', 6.3e6, 40e9), ('same_flops.py', 12e6, 62e9),
+                            ('both.py', 5.9e6, 58e9))]
+    text = compare.budget_tables(rows, SEG_METRICS, benchmark.machine_info(), 2, 'ref.py', 0.1)
+    flops_part, params_part = text.split('params-matched')
+    assert flops_part.startswith('FLOPs-matched (within 10% of the FLOPs of ref)')
+
+    def names(part):
+        return [line.split(' | ')[0].strip('| ') for line in part.splitlines()
+                if line.startswith('| ') and line.split(' | ')[0] not in ('| config', '| ---')]
+    assert names(flops_part) == ['ref', 'same_flops', 'both']
+    assert names(params_part) == ['ref', 'same_params', 'both']
+    assert '| ref | x | reference |' in flops_part
+    # a budget only the reference meets gets no table
+    assert compare.budget_tables(rows[:2], SEG_METRICS, benchmark.machine_info(), 2, 'ref.py',
+                                 0.1) == ''
+
+
 def test_results_of_the_one_seed_format_load_as_seed_0(tmp_path):
     path = tmp_path / 'results.json'
     path.write_text(json.dumps([dict(config='a.py', train_seconds=1.0, mIoU=50.0)]))

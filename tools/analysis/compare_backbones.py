@@ -412,9 +412,9 @@ def header_line(machine: Dict, nproc: int, seeds: Sequence[int], reference: str,
 
 
 def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
-          reference: str, tolerance: float) -> str:
-    """The markdown table of the summary rows, with the machine, torch, date and the
-    reference above it; the speed and result columns where there are any."""
+          reference: str, tolerance: float, header: bool = True) -> str:
+    """The markdown table of the summary rows, with (``header``) the machine, torch, date
+    and the reference above it; the speed and result columns where there are any."""
     speed = next((r for r in rows if r.get('img_per_s_b1') is not None), None)
     trained = any('train_seconds' in r for r in rows)
     seeds = [s for r in rows for s in r.get('seeds', [])]
@@ -425,8 +425,9 @@ def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
         cols += ['img/s b1', f'img/s b{batch}', f'peak MB b{batch}']
     if trained:
         cols += ['training time', *metrics]
-    lines = [header_line(machine, nproc, seeds, reference, tolerance, speed), '',
-             '| ' + ' | '.join(cols) + ' |', '|' + ' --- |' * len(cols)]
+    lines = [header_line(machine, nproc, seeds, reference, tolerance, speed), ''] if header \
+        else []
+    lines += ['| ' + ' | '.join(cols) + ' |', '|' + ' --- |' * len(cols)]
     for r in rows:
         def fmt(key, spec):
             value = r.get(key)
@@ -444,6 +445,23 @@ def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
                       *[_pm(r[m]) if m in r else '-' for m in metrics]]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
+
+
+def budget_tables(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
+                  reference: str, tolerance: float) -> str:
+    """One table per budget: the reference and the rows that match its FLOPs, then its
+    params (a budget no other row matches gets no table)."""
+    parts = []
+    for label, key in BUDGETS:
+        matched = [r for r in rows if r['config'] == reference
+                   or label in r['budget'].split(', ')]
+        if len(matched) < 2:
+            continue
+        parts.append(f'{label}-matched (within {tolerance:.0%} of the {label} of '
+                     f'{name_of(reference)}):\n\n' +
+                     table(matched, metrics, machine, nproc, reference, tolerance,
+                           header=False))
+    return '\n\n'.join(parts)
 
 
 def write_csv(rows: List[Dict], path: str) -> None:
@@ -521,6 +539,10 @@ def write_outputs(results: Dict, args, metrics: Sequence[str]) -> List[Dict]:
         row.update(summary.get(config, {}))
         rows.append(row)
     text = table(rows, metrics, results['machine'], args.nproc, args.reference, args.tolerance)
+    by_budget = budget_tables(rows, metrics, results['machine'], args.nproc, args.reference,
+                              args.tolerance)
+    if by_budget:
+        text += '\n\n' + by_budget
     with open(osp.join(args.work_dir, 'table.md'), 'w') as f:
         f.write(text + '\n')
     write_csv([dict(r, **results['machine']) for r in results['runs']],
