@@ -12,5 +12,9 @@ demo:
 	MMSEQ_CUDA=$${MMSEQ_CUDA:-installed} bash tools/setup_env.sh
 	bash tools/run_demo.sh
 
+# One worker per core (TEST_JOBS=1: one process); each worker takes whole files, so a file's
+# shared fixtures are built once.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 test: setup
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests

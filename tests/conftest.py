@@ -12,8 +12,10 @@ from helpers import REPO
 # hundreds of times in this process. The files do not change during a run: read each once.
 config_utils.load = functools.lru_cache(maxsize=None)(config_utils.load)
 
-# Two cores here: keep every test process from oversubscribing them.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# At most two threads per test process, and the cores shared among pytest-xdist's workers:
+# more threads than cores makes torch's kernels wait on each other.
+_workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _workers)))
 
 
 @pytest.fixture
