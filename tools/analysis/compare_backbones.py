@@ -41,6 +41,7 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 import warnings
 from typing import Dict, List, Optional, Sequence
@@ -519,7 +520,7 @@ def plot(rows: List[Dict], metric: str, path: str, title: str) -> None:
         ax.set_ylabel(f'{metric} (mean ± std over seeds)')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(title, fontsize=8)
+    fig.suptitle(textwrap.fill(title, 170), fontsize=8)
     fig.tight_layout()
     fig.savefig(path + '.tmp.png', format='png', dpi=90)
     plt.close(fig)
