@@ -17,4 +17,4 @@ demo:
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 test: setup
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile tests
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder tests
