@@ -120,6 +120,28 @@ def test_one_table_per_matched_budget():
                                  0.1) == ''
 
 
+def test_header_says_when_runs_come_from_several_machines():
+    machine = benchmark.machine_info()
+    here = compare.trained_on(machine)
+    assert machine['cpu'] in here and machine['date'] in here
+    runs = _runs()
+    for r in runs:
+        r['trained_on'] = here
+    summary = compare.aggregate(runs, SEG_METRICS)
+    assert summary['a.py']['trained_on'] == [here]
+    rows = [dict(config=c, backbone='x', params=6e6, backbone_params=1e6, flops=60e9,
+                 input=[700, 1106], flops_ratio=1.0, params_ratio=1.0, budget='-', **summary[c])
+            for c in summary]
+    one = compare.table(rows, SEG_METRICS, machine, 2, 'a.py', 0.1).splitlines()[0]
+    assert 'machines' not in one
+    runs[1]['trained_on'] = 'Other CPU, 8/8 cores, torch 2.0, 2020-01-01'
+    summary = compare.aggregate(runs, SEG_METRICS)
+    assert summary['a.py']['trained_on'] == [here, runs[1]['trained_on']]
+    rows = [dict(row, trained_on=summary[row['config']]['trained_on']) for row in rows]
+    two = compare.table(rows, SEG_METRICS, machine, 2, 'a.py', 0.1).splitlines()[0]
+    assert 'runs from 2 machines or days (runs.csv: trained_on)' in two
+
+
 def test_results_of_the_one_seed_format_load_as_seed_0(tmp_path):
     path = tmp_path / 'results.json'
     path.write_text(json.dumps([dict(config='a.py', train_seconds=1.0, mIoU=50.0)]))

@@ -379,9 +379,11 @@ def aggregate(runs: List[Dict], metrics: Sequence[str]) -> Dict[str, Dict]:
     time the mean, the sample standard deviation (nan for one run) and the number of runs."""
     summary = {}
     for r in runs:
-        summary.setdefault(r['config'], dict(seeds=[], values={}))
+        summary.setdefault(r['config'], dict(seeds=[], trained_on=[], values={}))
         entry = summary[r['config']]
         entry['seeds'].append(r.get('seed', 0))
+        if r.get('trained_on') and r['trained_on'] not in entry['trained_on']:
+            entry['trained_on'].append(r['trained_on'])
         for key in [*metrics, 'train_seconds']:
             entry['values'].setdefault(key, []).append(float(r[key]))
     for entry in summary.values():
@@ -393,6 +395,12 @@ def aggregate(runs: List[Dict], metrics: Sequence[str]) -> Dict[str, Dict]:
     return summary
 
 
+def trained_on(machine: Dict) -> str:
+    """The machine of one training run, without the load: runs.csv's ``trained_on``."""
+    return (f'{machine["cpu"]}, {machine["cores"]} cores, torch {machine["torch"]}, '
+            f'{machine["date"]}')
+
+
 def _pm(stat: Dict, digits: int = 1) -> str:
     if math.isnan(stat['std']):
         return f'{stat["mean"]:.{digits}f}'
@@ -400,11 +408,15 @@ def _pm(stat: Dict, digits: int = 1) -> str:
 
 
 def header_line(machine: Dict, nproc: int, seeds: Sequence[int], reference: str,
-                tolerance: float, speed: Optional[Dict] = None) -> str:
+                tolerance: float, speed: Optional[Dict] = None,
+                trained_on: Sequence[str] = ()) -> str:
     line = f'machine: {machine_line(machine)}'
     if seeds:
         line += (f'; {nproc} training processes; seeds {sorted(set(seeds))} (mean ± sample '
                  'std)')
+    if len(set(trained_on)) > 1:  # a comparison continued on other machines
+        line += (f'; runs from {len(set(trained_on))} machines or days (runs.csv: trained_on), '
+                 'training times compare only within one')
     line += f'; budgets: within {tolerance:.0%} of {name_of(reference)}'
     if speed:
         line += (f'; throughput: whole network, tensor mode, {speed["threads"]} threads, '
@@ -419,6 +431,7 @@ def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
     speed = next((r for r in rows if r.get('img_per_s_b1') is not None), None)
     trained = any('train_seconds' in r for r in rows)
     seeds = [s for r in rows for s in r.get('seeds', [])]
+    trained_on = [m for r in rows for m in r.get('trained_on', [])]
     cols = ['config', 'backbone', 'budget', 'params (backbone)', 'FLOPs (input)',
             'FLOPs / ref', 'params / ref']
     if speed:
@@ -426,8 +439,8 @@ def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
         cols += ['img/s b1', f'img/s b{batch}', f'peak MB b{batch}']
     if trained:
         cols += ['training time', *metrics]
-    lines = [header_line(machine, nproc, seeds, reference, tolerance, speed), ''] if header \
-        else []
+    lines = [header_line(machine, nproc, seeds, reference, tolerance, speed, trained_on), '']\
+        if header else []
     lines += ['| ' + ' | '.join(cols) + ' |', '|' + ' --- |' * len(cols)]
     for r in rows:
         def fmt(key, spec):
@@ -638,7 +651,8 @@ def main(argv=None):
             continue
         print(f'[{k + 1}/{len(todo)}] {name} seed {seed}: training and testing with '
               f'{args.nproc} processes (logs: {work_dir}/)', flush=True)
-        result = dict(config=config, seed=seed, **train_and_test(config, seed, args, work_dir))
+        result = dict(config=config, seed=seed, **train_and_test(config, seed, args, work_dir),
+                      trained_on=trained_on(machine_info()))
         results['runs'].append(result)
         _save(results, results_file)
         print(f'      trained in {result["train_seconds"]:.0f} s; ' + ', '.join(
