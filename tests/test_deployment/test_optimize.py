@@ -50,6 +50,13 @@ def test_int8_and_optimized_files(exported):
     int8_weights = [t for t in onnx.load(int8).graph.initializer
                     if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 2]
     assert len(int8_weights) >= 10
+    # every Conv reads QDQ weights but the first, the patch embedding on the image (FP32)
+    graph = onnx.load(int8).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == 'DequantizeLinear'}
+    float_weights = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    convs = [n for n in graph.node if n.op_type == 'Conv']
+    assert convs[0].input[1] in float_weights and convs[0].input[0] not in dequantized
+    assert len(convs) > 5 and all(c.input[1] in dequantized for c in convs[1:])
     meta = {p.key for p in onnx.load(fp32).metadata_props}
     for path in (int8, opt):
         assert meta <= {p.key for p in onnx.load(path).metadata_props}
