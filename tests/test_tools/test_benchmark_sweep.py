@@ -110,3 +110,12 @@ def test_sweep_arguments():
                 ['--warmup', '0']):
         with pytest.raises(SystemExit):
             benchmark.parse_args(bad)
+
+
+def test_mmpretrain_models_build_under_another_default_scope():
+    """A process that has set mmseg's (or mmdet's) default scope still gets mmpretrain's
+    ImageClassifier."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    model = benchmark.model_factories()['resnet-50']()
+    assert type(model.model).__name__ == 'ImageClassifier'

@@ -96,10 +96,13 @@ class MMPretrainClassifier(nn.Module):
 
     def __init__(self, cfg: Dict):
         super().__init__()
+        from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
         from mmpretrain.utils import register_all_modules
         register_all_modules(init_default_scope=False)
-        self.model = MODELS.build(cfg)
+        # mmpretrain's names, whatever scope the calling process (mmseg, mmdet) has set
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            self.model = MODELS.build(cfg)
 
     def forward(self, x):
         out = self.model(x, mode='tensor')
