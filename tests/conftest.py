@@ -1,3 +1,4 @@
+import contextlib
 import functools
 import os
 
@@ -18,16 +19,32 @@ _workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
 torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _workers)))
 
 
+@contextlib.contextmanager
+def _restored_default_scope():
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    try:
+        yield
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_default_scope():
     """mmengine's default scope is process-wide, and a worker runs many files one after the
     other: without this, a test that leaves 'mmdet' current decides where the next test's
     ``TRANSFORMS.build`` looks (mmpretrain's Inferencer builds its pipeline that way)."""
-    from mmengine.registry import DefaultScope
-    saved = DefaultScope._instance_dict.copy()
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
+    with _restored_default_scope():
+        yield
+
+
+@pytest.fixture(autouse=True, scope='module')
+def _isolated_default_scope_per_file():
+    """The same around each file: a module-scoped fixture that sets a scope is set up before
+    the per-test save, so only this undoes it when the file ends."""
+    with _restored_default_scope():
+        yield
 
 
 @pytest.fixture
