@@ -397,8 +397,7 @@ def aggregate(runs: List[Dict], metrics: Sequence[str]) -> Dict[str, Dict]:
 
 def trained_on(machine: Dict) -> str:
     """The machine of one training run, without the load: runs.csv's ``trained_on``."""
-    return (f'{machine["cpu"]}, {machine["cores"]} cores, torch {machine["torch"]}, '
-            f'{machine["date"]}')
+    return machine_line({k: v for k, v in machine.items() if k != 'load'})
 
 
 def _pm(stat: Dict, digits: int = 1) -> str:
@@ -431,7 +430,7 @@ def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
     speed = next((r for r in rows if r.get('img_per_s_b1') is not None), None)
     trained = any('train_seconds' in r for r in rows)
     seeds = [s for r in rows for s in r.get('seeds', [])]
-    trained_on = [m for r in rows for m in r.get('trained_on', [])]
+    machines = [m for r in rows for m in r.get('trained_on', [])]
     cols = ['config', 'backbone', 'budget', 'params (backbone)', 'FLOPs (input)',
             'FLOPs / ref', 'params / ref']
     if speed:
@@ -439,7 +438,7 @@ def table(rows: List[Dict], metrics: Sequence[str], machine: Dict, nproc: int,
         cols += ['img/s b1', f'img/s b{batch}', f'peak MB b{batch}']
     if trained:
         cols += ['training time', *metrics]
-    lines = [header_line(machine, nproc, seeds, reference, tolerance, speed, trained_on), '']\
+    lines = [header_line(machine, nproc, seeds, reference, tolerance, speed, machines), '']\
         if header else []
     lines += ['| ' + ' | '.join(cols) + ' |', '|' + ' --- |' * len(cols)]
     for r in rows:
