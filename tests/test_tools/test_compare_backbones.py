@@ -204,3 +204,26 @@ def test_default_configs_exist_and_parse():
             indices = cfg.model.backbone.get('out_indices', (0, 1, 2, 3))
             dims = cfg.model.backbone.arch.embed_dims
             assert cfg.model.neck.in_channels == [dims[i] for i in indices]
+
+
+def test_speed_and_memory_of_a_tiny_config():
+    config = config_file('tiny_sem_fpn_ade20k.py')
+    speed = compare.measure_speed([config], [], [56, 84], batch=2, repeats=1, threads=1,
+                                  memory_processes=1)[config]
+    assert speed['img_per_s_b1'] > 0 and speed['img_per_s_batch'] > 0
+    assert speed['speed_batch'] == 2 and speed['threads'] == 1 and speed['peak_mb'] > 0
+
+
+def test_peak_memory_holds_weights_input_and_output():
+    """The peak of a step, in a fresh process, is at least what must exist at its end: the
+    weights, the input batch and the output the step allocates."""
+    config, shape, batch = config_file('tiny_sem_fpn_ade20k.py'), [448, 448], 8
+    model = get_flops.build_model(config).eval()
+    inputs, samples = get_flops.model_inputs(model, shape, batch)
+    net = get_flops.TensorMode(model, samples)
+    with torch.no_grad():
+        output = net(inputs)
+    floor = benchmark._tensor_bytes([*net.parameters(), *net.buffers(), inputs, output])
+    assert output.numel() * 4 > 10 * 2 ** 20  # a size the RSS cannot hide
+    peak = compare.peak_memory(config, [], shape, batch, threads=1, processes=1)
+    assert floor / 2 ** 20 <= peak < 20 * floor / 2 ** 20, (floor / 2 ** 20, peak)

@@ -24,9 +24,9 @@ Each (config, seed) is trained with tools/dist_train.sh and tested with tools/di
 the held-out data, one after the other, so the training times compare on this machine.
 Costs are counted by tools/analysis/get_flops.py (mmengine's counter with mmseq's LSTM
 handles) on one test image as the model sees it (padded). Throughput (images/s, batch 1 and
-``--speed-batch``) and peak memory are measured on the whole network (tensor mode, no
-post-processing, random weights) at the test size, all configs interleaved in this run after
-the training. Results are kept in WORK_DIR/results.json as each run finishes (a rerun skips
+``--speed-batch``) is measured on the whole network (tensor mode, no post-processing,
+random weights) at the test size, all configs interleaved in this run after the training;
+peak memory of a ``--speed-batch`` step in fresh processes, one config at a time. Results are kept in WORK_DIR/results.json as each run finishes (a rerun skips
 the runs found there; ``--rerun`` trains them again); WORK_DIR also gets runs.csv (every
 run), summary.csv and table.md (mean and standard deviation per config) and compare.png
 (the first metric against FLOPs and against throughput). Every output names the CPU, its
@@ -336,13 +336,13 @@ def train_and_test(config: str, seed: int, args, work_dir: str) -> dict:
 
 # ----------------------------------------------------------------- throughput and memory
 def measure_speed(configs: Sequence[str], options: Sequence[str], shape: Sequence[int],
-                  batch: int, repeats: int, threads: int) -> Dict[str, Dict]:
+                  batch: int, repeats: int, threads: int,
+                  memory_processes: int = 3) -> Dict[str, Dict]:
     """Images/s of the whole network (tensor mode) at batch 1 and ``batch``, medians of
     ``repeats`` steps with every config's steps interleaved, and the peak memory of a
-    ``batch`` step (RSS growth during it plus the weights and the input)."""
+    ``batch`` step (see ``peak_memory``)."""
     import torch
     get_flops = _sibling('get_flops')
-    benchmark = _sibling('benchmark')
     torch.set_num_threads(threads)
     cases = {}
     for config in configs:
@@ -351,26 +351,64 @@ def measure_speed(configs: Sequence[str], options: Sequence[str], shape: Sequenc
             inputs, samples = get_flops.model_inputs(model, shape, size)
             cases[(config, size)] = (get_flops.TensorMode(model, samples), inputs)
     times = {key: [] for key in cases}
-    result = {config: {} for config in configs}
     with torch.no_grad():
-        for key, (net, inputs) in cases.items():  # warm-up, and the memory of the batch
+        for net, inputs in cases.values():  # warm-up
             net(inputs)
-            if key[1] == batch:
-                with benchmark.PeakRSS() as mem:
-                    net(inputs)
-                held = benchmark._tensor_bytes([*net.parameters(), *net.buffers(), inputs])
-                result[key[0]]['peak_mb'] = (mem.extra + held) / 2 ** 20
         for _ in range(repeats):
             for key, (net, inputs) in cases.items():
                 start = time.perf_counter()
                 net(inputs)
                 times[key].append(time.perf_counter() - start)
+    result = {config: dict(peak_mb=peak_memory(config, options, shape, batch, threads,
+                                               memory_processes))
+              for config in configs}
     for (config, size), seconds in times.items():
         result[config][f'img_per_s_b{size}' if size == 1 else 'img_per_s_batch'] = \
             size / statistics.median(seconds)
     for config in configs:
         result[config].update(speed_batch=batch, threads=threads)
     return result
+
+
+def peak_memory(config: str, options: Sequence[str], shape: Sequence[int], batch: int,
+                threads: int, processes: int = 3) -> float:
+    """MB at the peak of one ``batch`` step of the whole network: the RSS it adds during a
+    step after a warm-up step, plus its weights and input; the median of ``processes`` fresh
+    processes. Fresh, since in a process that has run other models the allocator reuses (or
+    keeps) their freed memory and the growth depends on what ran before; several, since the
+    threads' scratch memory varies from one process to the next."""
+    code = ('import importlib.util, json, sys; '
+            'spec = importlib.util.spec_from_file_location("compare_backbones", sys.argv[1]); '
+            'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); '
+            'print(json.dumps(m.peak_memory_here(*json.loads(sys.argv[2]))))')
+    arguments = json.dumps([config, list(options or []), list(shape), batch, threads])
+    peaks = []
+    for _ in range(processes):
+        proc = subprocess.run([sys.executable, '-c', code, osp.abspath(__file__), arguments],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f'measuring the memory of {config} failed:\n'
+                               f'{proc.stderr[-3000:]}')
+        peaks.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return statistics.median(peaks)
+
+
+def peak_memory_here(config: str, options: Sequence[str], shape: Sequence[int], batch: int,
+                     threads: int) -> float:
+    """``peak_memory`` in this process (meant for a fresh one)."""
+    import torch
+    get_flops = _sibling('get_flops')
+    benchmark = _sibling('benchmark')
+    torch.set_num_threads(threads)
+    model = get_flops.build_model(config, _options(options))
+    inputs, samples = get_flops.model_inputs(model, shape, batch)
+    net = get_flops.TensorMode(model, samples)
+    with torch.no_grad():
+        net(inputs)  # one-time buffers and caches are not the step's
+        with benchmark.PeakRSS() as mem:
+            net(inputs)
+    held = benchmark._tensor_bytes([*net.parameters(), *net.buffers(), inputs])
+    return (mem.extra + held) / 2 ** 20
 
 
 # ----------------------------------------------------------------- aggregation and output
