@@ -26,8 +26,9 @@ Costs are counted by tools/analysis/get_flops.py (mmengine's counter with mmseq'
 handles) on one test image as the model sees it (padded). Throughput (images/s, batch 1 and
 ``--speed-batch``) is measured on the whole network (tensor mode, no post-processing,
 random weights) at the test size, all configs interleaved in this run after the training;
-peak memory of a ``--speed-batch`` step in fresh processes, one config at a time. Results are kept in WORK_DIR/results.json as each run finishes (a rerun skips
-the runs found there; ``--rerun`` trains them again); WORK_DIR also gets runs.csv (every
+peak memory of a ``--speed-batch`` step in fresh processes, one config at a time. Results
+are kept in WORK_DIR/results.json as each run finishes (a rerun skips the runs found there;
+``--rerun`` trains them again); WORK_DIR also gets runs.csv (every
 run), summary.csv and table.md (mean and standard deviation per config) and compare.png
 (the first metric against FLOPs and against throughput). Every output names the CPU, its
 cores, torch's version and the date.
@@ -377,10 +378,8 @@ def peak_memory(config: str, options: Sequence[str], shape: Sequence[int], batch
     processes. Fresh, since in a process that has run other models the allocator reuses (or
     keeps) their freed memory and the growth depends on what ran before; several, since the
     threads' scratch memory varies from one process to the next."""
-    code = ('import importlib.util, json, sys; '
-            'spec = importlib.util.spec_from_file_location("compare_backbones", sys.argv[1]); '
-            'm = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); '
-            'print(json.dumps(m.peak_memory_here(*json.loads(sys.argv[2]))))')
+    code = ('import json, runpy, sys; tool = runpy.run_path(sys.argv[1]); '
+            'print(json.dumps(tool["peak_memory_here"](*json.loads(sys.argv[2]))))')
     arguments = json.dumps([config, list(options or []), list(shape), batch, threads])
     peaks = []
     for _ in range(processes):
